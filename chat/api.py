@@ -1,0 +1,129 @@
+"""The JSON API beside the UI: the same service, rules and errors, for bots, integrations and load generators."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from .errors import ChatError, InvalidInput, NameTaken, NotLoggedIn, RateLimited, Unavailable
+from .models import Message, Session
+from .service import ChatService
+
+_STATUS: list[tuple[type[ChatError], int]] = [
+    (InvalidInput, 422),
+    (NameTaken, 409),
+    (NotLoggedIn, 401),
+    (RateLimited, 429),
+    (Unavailable, 503),
+]
+
+
+def status_of(error: ChatError) -> int:
+    return next((status for kind, status in _STATUS if isinstance(error, kind)), 400)
+
+
+def error_response(error: ChatError) -> JSONResponse:
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    elif isinstance(error, NotLoggedIn):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"detail": error.message}, status_code=status_of(error), headers=headers)
+
+
+class RegisterBody(BaseModel):
+    name: str = Field(max_length=1000, description="2 to 32 letters, digits, spaces, _ - .")
+
+
+class SessionOut(BaseModel):
+    token: str = Field(description="Send it as `Authorization: Bearer <token>`.")
+    name: str
+    expires_at: int = Field(description="Unix time; activity extends it.")
+
+
+class PostBody(BaseModel):
+    text: str = Field(max_length=1_000_000)
+    key: str | None = Field(default=None, description="Optional message key from an earlier attempt, to retry safely.")
+
+
+class MessageOut(BaseModel):
+    room: str
+    key: str
+    author: str
+    author_key: str
+    text: str
+    created_at: str
+
+
+class PageOut(BaseModel):
+    messages: list[MessageOut] = Field(description="Oldest first.")
+    next_before: str | None = Field(description="Pass as `before` for the next older page; null at the start.")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def _message_out(message: Message) -> MessageOut:
+    return MessageOut(**message.to_json())
+
+
+def build_router(service: ChatService) -> APIRouter:
+    """The API routes under /api, bound to ``service``."""
+    router = APIRouter(prefix="/api", tags=["chat"])
+    bearer = HTTPBearer(auto_error=False)
+    errors: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (401, 409, 422, 429, 503)}
+
+    async def current_session(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Session:
+        if credentials is None or not credentials.credentials:
+            raise NotLoggedIn("Send your session token as 'Authorization: Bearer <token>'.")
+        if len(credentials.credentials) > 200:
+            raise NotLoggedIn("That session token is not valid.")
+        return await service.resume(credentials.credentials)
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.post("/sessions", status_code=201, responses=errors)
+    async def register(body: RegisterBody) -> SessionOut:
+        """Join with a user name; returns the session token."""
+        session = await service.register(body.name)
+        return SessionOut(token=session.token, name=session.name, expires_at=session.expires_at)
+
+    @router.delete("/sessions/current", status_code=204, responses=errors)
+    async def logout(session: Annotated[Session, Depends(current_session)]) -> Response:
+        """Log out: the session ends and the name is free; messages stay."""
+        await service.logout(session)
+        return Response(status_code=204)
+
+    @router.get("/messages", responses=errors)
+    async def history(
+        before: Annotated[
+            str | None, Query(max_length=64, description="A `next_before` from the previous page.")
+        ] = None,
+        limit: Annotated[int | None, Query(ge=1, le=service.limits.max_page_size)] = None,
+    ) -> PageOut:
+        """One page of history, newest page first, messages oldest first within the page."""
+        page = await service.history(before=before, limit=limit)
+        return PageOut(messages=[_message_out(m) for m in page.messages], next_before=page.cursor)
+
+    @router.post("/messages", status_code=201, responses=errors)
+    async def post(body: PostBody, session: Annotated[Session, Depends(current_session)]) -> MessageOut:
+        """Post a message; it appears live in every chat view."""
+        return _message_out(await service.send(session, body.text, key=body.key))
+
+    return router
+
+
+async def chat_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Register on the app for ChatError: every refusal becomes a 4xx (or 503) with a readable message."""
+    assert isinstance(exc, ChatError)
+    return error_response(exc)

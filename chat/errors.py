@@ -1,0 +1,64 @@
+"""The errors sinchchat raises, each with a message a person can read.
+
+    ChatError
+    ├── InvalidInput            (the request itself is wrong; 4xx in the API)
+    │   ├── InvalidName
+    │   └── InvalidText
+    ├── NameTaken               (a live session holds the name; 409)
+    ├── NotLoggedIn             (unknown, expired or ended session; 401)
+    ├── RateLimited             (too many messages; 429 with Retry-After)
+    └── Unavailable             (a backend cannot be reached; 503)
+        ├── StorageUnavailable  (DynamoDB)
+        └── BusUnavailable      (Redis)
+
+Foreign errors (botocore, redis) never leave ``chat/``: the storage and bus modules map them
+with ``raise StorageUnavailable(...) from exc``.
+"""
+
+
+class ChatError(Exception):
+    """Base class; ``str(error)`` is safe to show to the person who caused it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ChatError):
+    """The input breaks a rule; nothing was written."""
+
+
+class InvalidName(InvalidInput):
+    """A user name that breaks the name rules."""
+
+
+class InvalidText(InvalidInput):
+    """Message text that breaks the text rules."""
+
+
+class NameTaken(ChatError):
+    """Another live session holds this name."""
+
+
+class NotLoggedIn(ChatError):
+    """The session is unknown, expired or was ended."""
+
+
+class RateLimited(ChatError):
+    """The sender is over the rate limit; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(ChatError):
+    """A backend could not be reached; trying again later may work."""
+
+
+class StorageUnavailable(Unavailable):
+    """DynamoDB could not be reached or refused the request."""
+
+
+class BusUnavailable(Unavailable):
+    """Redis could not be reached."""

@@ -1,0 +1,79 @@
+"""One boto3 DynamoDB client, its thread pool, and the translation of botocore errors."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_WORKERS = 16
+_UNAVAILABLE = "The message store cannot be reached right now. Nothing was lost; try again in a moment."
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class Dynamo:
+    """A boto3 client plus the executor its blocking calls run on, so they never block the event loop."""
+
+    def __init__(self, client: DynamoDBClient, *, workers: int = _WORKERS) -> None:
+        self.client = client
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynamodb")
+
+    async def run(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking boto3 call on the storage threads; botocore errors become StorageUnavailable.
+
+        ClientErrors the caller expects (e.g. ConditionalCheckFailedException) are caught by the caller
+        inside ``func``; whatever escapes here is a failure of the backend, not of the request.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("DynamoDB call %s failed: %s", getattr(func, "__name__", func), exc)
+            raise StorageUnavailable(_UNAVAILABLE) from exc
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+
+def connect(
+    *, endpoint: str | None, region: str, workers: int = _WORKERS, credentials: tuple[str, str] | None = None
+) -> Dynamo:
+    """A client for ``endpoint`` (DynamoDB Local, moto) or, with None, AWS through the standard credential chain.
+
+    ``credentials`` (key id, secret) overrides the chain; only the embedded mode uses it.
+    """
+    config = Config(
+        region_name=region,
+        max_pool_connections=workers,
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    key_id, secret = credentials or (None, None)
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        config=config,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+    )
+    return Dynamo(client, workers=workers)

@@ -1,0 +1,104 @@
+"""Table names and schemas; ensure_tables() creates what is missing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import StorageUnavailable
+from .client import Dynamo, error_code
+
+log = logging.getLogger(__name__)
+
+SESSION_INDEX = "GSI_SessionLookup"
+TTL_ATTRIBUTE = "ExpiresAt"
+
+
+@dataclass(frozen=True, slots=True)
+class TableNames:
+    users: str = "Users"
+    messages: str = "Messages"
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TableNames:
+        return cls(users=f"{prefix}Users", messages=f"{prefix}Messages")
+
+
+def _users_schema(name: str) -> dict[str, object]:
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [
+            {"AttributeName": "UserName", "AttributeType": "S"},
+            {"AttributeName": "SessionId", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "UserName", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": SESSION_INDEX,
+                "KeySchema": [{"AttributeName": "SessionId", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def _messages_schema(name: str) -> dict[str, object]:
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [
+            {"AttributeName": "PartitionKey", "AttributeType": "S"},
+            {"AttributeName": "CreatedAt", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "PartitionKey", "KeyType": "HASH"},
+            {"AttributeName": "CreatedAt", "KeyType": "RANGE"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def _ensure(db: Dynamo, schema: dict[str, object]) -> bool:
+    name = str(schema["TableName"])
+    try:
+        db.client.describe_table(TableName=name)
+        return False
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    try:
+        db.client.create_table(**schema)  # type: ignore[arg-type]
+        log.info("created DynamoDB table %s", name)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceInUseException":  # another process created it first
+            raise
+    db.client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return True
+
+
+def _enable_ttl(db: Dynamo, table: str) -> None:
+    current = db.client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    try:
+        db.client.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ValidationException":  # already enabled by a concurrent start
+            raise
+
+
+def ensure_tables(db: Dynamo, names: TableNames) -> None:
+    """Create the tables that are missing and enable session expiry; safe to run from many processes at once.
+
+    Blocking: it runs once at start-up, before the server accepts requests.
+    """
+    try:
+        _ensure(db, _users_schema(names.users))
+        _ensure(db, _messages_schema(names.messages))
+        _enable_ttl(db, names.users)
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageUnavailable(f"Cannot prepare the DynamoDB tables: {exc}") from exc

@@ -1,0 +1,1 @@
+"""NiceGUI pieces of sinchchat; each takes the service and callbacks as parameters."""

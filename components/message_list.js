@@ -1,0 +1,97 @@
+// The message list: one light element per client that receives messages as data.
+// Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
+export default {
+  template: `
+    <div ref="scroller" class="sc-list" @scroll.passive="onScroll">
+      <div class="sc-top"><slot></slot></div>
+      <div
+        v-for="m in items"
+        :key="m.key"
+        class="sc-msg"
+        :class="{ 'sc-own': m.author_key === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed' }"
+        :data-key="m.key"
+      >
+        <div class="sc-meta">
+          <span class="sc-author">{{ m.author }}</span>
+          <time class="sc-time" :datetime="m.created_at" :title="m.created_at">{{ when(m.created_at) }}</time>
+          <span v-if="m.status === 'pending'" class="sc-status">sending…</span>
+          <span v-if="m.status === 'failed'" class="sc-status sc-error">
+            not sent<span v-if="m.error">: {{ m.error }}</span>
+            <button type="button" class="sc-retry" @click="$emit('retry', m.key)">Retry</button>
+          </span>
+        </div>
+        <div class="sc-text">{{ m.text }}</div>
+      </div>
+    </div>`,
+  props: {
+    messages: Array,
+    me: String,
+    limit: Number,
+  },
+  data() {
+    return { items: [...(this.messages || [])] };
+  },
+  mounted() {
+    this.scrollToBottom();
+  },
+  methods: {
+    atBottom() {
+      const el = this.$refs.scroller;
+      return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    },
+    scrollToBottom() {
+      this.$nextTick(() => {
+        const el = this.$refs.scroller;
+        if (el) el.scrollTop = el.scrollHeight;
+      });
+    },
+    // insert or update by key, keeping key order; returns nothing
+    merge(messages) {
+      const items = this.items;
+      for (const m of messages) {
+        let lo = 0;
+        let hi = items.length;
+        if (hi > 0 && items[hi - 1].key < m.key) lo = hi; // the common case: newest at the end
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (items[mid].key < m.key) lo = mid + 1;
+          else hi = mid;
+        }
+        if (lo < items.length && items[lo].key === m.key) {
+          items[lo] = { ...items[lo], ...m, status: m.status, error: m.error };
+        } else {
+          items.splice(lo, 0, m);
+        }
+      }
+    },
+    add(messages) {
+      const follow = this.atBottom();
+      this.merge(messages);
+      // while the reader is scrolled up, keep everything so their place does not move
+      if (follow) {
+        if (this.limit && this.items.length > this.limit) this.items.splice(0, this.items.length - this.limit);
+        this.scrollToBottom();
+      }
+    },
+    prepend(messages) {
+      const el = this.$refs.scroller;
+      const fromBottom = el.scrollHeight - el.scrollTop;
+      this.merge(messages);
+      this.$nextTick(() => {
+        el.scrollTop = el.scrollHeight - fromBottom;
+      });
+    },
+    reset(messages) {
+      this.items = [...messages];
+      this.scrollToBottom();
+    },
+    onScroll() {},
+    when(iso) {
+      const date = new Date(iso);
+      const now = new Date();
+      const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      if (date.toDateString() === now.toDateString()) return time;
+      return date.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+    },
+  },
+};

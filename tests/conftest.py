@@ -1,0 +1,74 @@
+"""Shared fixtures: in-memory backends for the fast tiers, real services for the integration tier."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from fakeredis import FakeAsyncRedis, FakeServer
+from moto import mock_aws
+
+from chat.bus import Bus
+from chat.feed import RoomFeed
+from chat.service import ChatService, Limits
+from chat.storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
+
+REQUIRE_SERVICES = os.environ.get("CHAT_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+def service_setting(name: str) -> str:
+    """A real service's address from the environment; skip (or, with CHAT_REQUIRE_SERVICES=1, fail) without it."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        message = f"{name} is not set (start the services with scripts/services.sh start)"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"required service missing: {message}", pytrace=False)
+        pytest.skip(message)
+    return value
+
+
+@pytest.fixture
+def tables() -> TableNames:
+    return TableNames.with_prefix(f"t{uuid.uuid4().hex[:8]}_")
+
+
+@pytest.fixture
+def moto_dynamo() -> Iterator[Dynamo]:
+    """A DynamoDB client served by moto in this process."""
+    with mock_aws():
+        db = connect(endpoint=None, region="us-east-1", credentials=("test", "test"))
+        yield db
+        db.close()
+
+
+@pytest.fixture
+async def memory_db(moto_dynamo: Dynamo, tables: TableNames) -> Dynamo:
+    ensure_tables(moto_dynamo, tables)
+    return moto_dynamo
+
+
+@pytest.fixture
+def redis_server() -> FakeServer:
+    return FakeServer()
+
+
+def make_service(db: Dynamo, tables: TableNames, bus: Bus, **limits: int | float) -> ChatService:
+    messages = MessageStore(db=db, tables=tables)
+    feed = RoomFeed(room="lobby", store=messages, bus=bus)
+    return ChatService(
+        users=UserStore(db=db, tables=tables),
+        messages=messages,
+        feed=feed,
+        limits=Limits(**limits),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def memory_service(memory_db: Dynamo, tables: TableNames, redis_server: FakeServer) -> AsyncIterator[ChatService]:
+    """A started ChatService on moto and fakeredis."""
+    service = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby"))
+    await service.feed.start(catch_up_interval=3600)
+    yield service
+    await service.feed.stop()

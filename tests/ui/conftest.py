@@ -1,0 +1,73 @@
+"""UI tests with NiceGUI's simulated users, against the app wired exactly as main.py wires it (embedded mode)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from nicegui import core, ui
+from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
+from nicegui.testing.user import User
+
+from chat.runtime import Runtime
+from chat.service import ChatService
+from chat.settings import Settings
+from components.pages import install
+
+
+@dataclass
+class ChatApp:
+    runtime: Runtime
+    new_user: Callable[[], User]
+
+    @property
+    def service(self) -> ChatService:
+        return self.runtime.service
+
+
+@pytest.fixture
+def settings() -> Settings:
+    # moto keeps its tables for the whole process: a prefix per test keeps tests apart
+    return Settings(
+        table_prefix=f"t{uuid.uuid4().hex[:8]}_",
+        page_size=5,
+        max_message_length=50,
+        rate_per_second=100,
+        rate_burst=100,
+    )
+
+
+@pytest.fixture
+async def chat_app(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[ChatApp]:
+    """The whole app in this process; ``new_user()`` is a new browser (its own cookies) talking to it."""
+    with nicegui_reset_globals():
+        os.environ["NICEGUI_USER_SIMULATION"] = "true"
+        runtime = Runtime(settings)
+        runtime.prepare()
+        try:
+            install(runtime)
+            prepare_simulation()
+            ui.run(storage_secret="test secret")
+            async with core.app.router.lifespan_context(core.app):
+                yield ChatApp(
+                    runtime=runtime,
+                    new_user=lambda: User(
+                        httpx.AsyncClient(transport=httpx.ASGITransport(core.app), base_url="http://test")
+                    ),
+                )
+        finally:
+            os.environ.pop("NICEGUI_USER_SIMULATION", None)
+    errors = [r for r in caplog.get_records("call") if r.levelname == "ERROR"]
+    assert not errors, f"unexpected ERROR logs: {[r.getMessage() for r in errors]}"
+
+
+async def join(user: User, name: str) -> None:
+    """Open the app and join as ``name``."""
+    await user.open("/")
+    user.find(marker="name").type(name)
+    user.find(marker="join").click()
+    await user.should_see(marker="messages")

@@ -1,0 +1,146 @@
+"""What a person does in the UI, with NiceGUI's simulated browsers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nicegui import ui
+from nicegui.testing.user import User
+
+from components.message_list import MessageList
+
+from .conftest import ChatApp, join
+
+
+def shown(user: User) -> list[str]:
+    """The texts the user's message list holds, oldest first."""
+    (element,) = user.find(MessageList).elements
+    assert isinstance(element, MessageList)
+    return [element.item(k)["text"] for k in element.keys]  # type: ignore[index]
+
+
+async def send(user: User, text: str) -> None:
+    user.find(marker="message").type(text)
+    user.find(marker="send").click()
+
+
+async def eventually(check, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                check()
+                return
+            except AssertionError:
+                await asyncio.sleep(0.02)
+
+
+async def test_first_screen_is_the_login_form(chat_app: ChatApp) -> None:
+    user = chat_app.new_user()
+    await user.open("/")
+    await user.should_see("User name")
+    await user.should_see("Join")
+    await user.should_not_see(marker="messages")
+
+
+async def test_two_users_see_each_others_messages_live(chat_app: ChatApp) -> None:
+    alice, bob = chat_app.new_user(), chat_app.new_user()
+    await join(alice, "Alice")
+    await join(bob, "Bob")
+    await send(alice, "hello Bob")
+    await eventually(lambda: _assert_equal(shown(bob), ["hello Bob"]))
+    await send(bob, "hi Alice")
+    await eventually(lambda: _assert_equal(shown(alice), ["hello Bob", "hi Alice"]))
+    await alice.should_see("Bob: hi Alice")
+    assert shown(bob) == ["hello Bob", "hi Alice"]
+
+
+def _assert_equal(a: object, b: object) -> None:
+    assert a == b
+
+
+async def test_enter_joins_and_an_invalid_or_taken_name_is_refused_under_the_input(chat_app: ChatApp) -> None:
+    first, second = chat_app.new_user(), chat_app.new_user()
+    await first.open("/")
+    first.find(marker="name").type("x").trigger("keydown.enter")
+    await first.should_see("A name needs at least 2 characters.")
+    first.find(marker="name").clear().type("bad<name>").trigger("keydown.enter")
+    await first.should_see("A name can only have letters, digits, spaces and _ - . (not '<').")
+    first.find(marker="name").clear().type("Alice").trigger("keydown.enter")
+    await first.should_see(marker="messages")
+    await second.open("/")
+    second.find(marker="name").type("ALICE")
+    second.find(marker="join").click()
+    await second.should_see("The name 'ALICE' is in use. Pick another one.")
+    await second.should_not_see(marker="messages")
+
+
+async def test_load_more_brings_older_messages_and_disappears_at_the_end(chat_app: ChatApp) -> None:
+    service = chat_app.service
+    writer = await service.register("Writer")
+    for i in range(12):
+        await service.send(writer, f"message {i}")
+    reader = chat_app.new_user()
+    await join(reader, "Reader")
+    assert shown(reader) == [f"message {i}" for i in range(7, 12)]  # the newest page, page size 5
+    load_more = reader.find(marker="load-more")
+    await reader.should_see(marker="load-more")
+    load_more.click()
+    await eventually(lambda: _assert_equal(shown(reader), [f"message {i}" for i in range(2, 12)]))
+    await reader.should_see(marker="load-more")
+    reader.find(marker="load-more").click()
+    await eventually(lambda: _assert_equal(shown(reader), [f"message {i}" for i in range(12)]))
+    await reader.should_not_see(marker="load-more")
+    await reader.should_see("This is the start of the conversation.")
+
+
+async def test_empty_room_shows_no_load_more(chat_app: ChatApp) -> None:
+    user = chat_app.new_user()
+    await join(user, "Solo")
+    await user.should_not_see(marker="load-more")
+    assert shown(user) == []
+
+
+async def test_over_long_text_is_refused_and_stays_in_the_box(chat_app: ChatApp) -> None:
+    user = chat_app.new_user()
+    await join(user, "Wordy")
+    too_long = "x" * 51
+    await send(user, too_long)
+    await user.should_see("This message has 51 characters; the limit is 50. Shorten it and send again.")
+    (box,) = user.find(marker="message").elements
+    assert isinstance(box, ui.textarea)
+    assert box.value == too_long
+    assert shown(user) == []
+    assert (await chat_app.service.history()).messages == []
+
+
+async def test_whitespace_only_text_does_nothing(chat_app: ChatApp) -> None:
+    user = chat_app.new_user()
+    await join(user, "Quiet")
+    await send(user, "   \n  ")
+    await asyncio.sleep(0.1)
+    assert shown(user) == []
+    assert (await chat_app.service.history()).messages == []
+
+
+async def test_logout_frees_the_name_and_returns_to_login(chat_app: ChatApp) -> None:
+    alice = chat_app.new_user()
+    await join(alice, "Alice")
+    await send(alice, "bye")
+    await eventually(lambda: _assert_equal(shown(alice), ["bye"]))
+    alice.find(marker="logout").click()
+    await alice.should_see(marker="join")
+    await alice.should_not_see(marker="messages")
+    other = chat_app.new_user()
+    await join(other, "alice")  # the name is free again
+    assert shown(other) == ["bye"]  # and the message stays, signed with the name
+    (element,) = other.find(MessageList).elements
+    assert isinstance(element, MessageList)
+    assert element.item(element.keys[0])["author"] == "Alice"  # type: ignore[index]
+
+
+async def test_reload_keeps_the_session(chat_app: ChatApp) -> None:
+    user = chat_app.new_user()
+    await join(user, "Stay")
+    await user.open("/")
+    await user.should_see(marker="messages")
+    await user.should_see("Stay")

@@ -1,0 +1,109 @@
+"""ChatService on moto and fakeredis: check, do, announce."""
+
+import asyncio
+
+import pytest
+
+from chat.errors import InvalidName, InvalidText, NameTaken, NotLoggedIn, RateLimited
+from chat.models import Message
+from chat.service import ChatService
+
+
+async def test_register_resume_logout_frees_the_name(memory_service: ChatService) -> None:
+    session = await memory_service.register("  Alice ")
+    assert session.name == "Alice"
+    assert await memory_service.resume(session.token) == session
+    assert await memory_service.resume(session.token, name="alice") == session
+    with pytest.raises(NameTaken, match="in use"):
+        await memory_service.register("ALICE")
+    await memory_service.logout(session)
+    with pytest.raises(NotLoggedIn):
+        await memory_service.resume(session.token)
+    again = await memory_service.register("alice")
+    assert again.token != session.token
+
+
+async def test_invalid_name_writes_nothing(memory_service: ChatService) -> None:
+    with pytest.raises(InvalidName):
+        await memory_service.register("<b>")
+    await memory_service.register("b b")  # the store is still usable and empty of the refused name
+
+
+async def test_a_stale_token_cannot_resume_someone_elses_name(memory_service: ChatService) -> None:
+    first = await memory_service.register("Dana")
+    await memory_service.logout(first)
+    second = await memory_service.register("Dana")
+    with pytest.raises(NotLoggedIn):
+        await memory_service.resume(first.token, name="Dana")
+    assert (await memory_service.resume(second.token, name="Dana")).token == second.token
+
+
+async def test_post_stores_then_announces_to_the_feed(memory_service: ChatService) -> None:
+    got: list[Message] = []
+    memory_service.feed.subscribe(got.extend)
+    session = await memory_service.register("Eve")
+    sent = await memory_service.send(session, "  hello <b>world</b>  ")
+    assert sent.text == "hello <b>world</b>"
+    assert sent.author == "Eve"
+    page = await memory_service.history()
+    assert [m.key for m in page.messages] == [sent.key]
+    assert got == [sent]
+
+
+async def test_posting_the_same_message_twice_stores_it_once(memory_service: ChatService) -> None:
+    session = await memory_service.register("Finn")
+    message = memory_service.prepare(session, "once")
+    await memory_service.post(session, message)
+    await memory_service.post(session, message)
+    assert [m.text for m in (await memory_service.history()).messages] == ["once"]
+
+
+async def test_post_refuses_bad_text_and_logged_out_sessions_without_writing(
+    memory_service: ChatService,
+) -> None:
+    session = await memory_service.register("Gus")
+    with pytest.raises(InvalidText):
+        await memory_service.send(session, " \n ")
+    with pytest.raises(InvalidText, match="limit is 2,000"):
+        await memory_service.send(session, "x" * 2001)
+    await memory_service.logout(session)
+    with pytest.raises(NotLoggedIn):
+        await memory_service.send(session, "after logout")
+    assert (await memory_service.history()).messages == []
+
+
+async def test_someone_cannot_post_a_message_prepared_for_another(memory_service: ChatService) -> None:
+    alice = await memory_service.register("Alice")
+    mallory = await memory_service.register("Mallory")
+    forged = memory_service.prepare(alice, "I owe Mallory")
+    with pytest.raises(Exception, match="someone else"):
+        await memory_service.post(mallory, forged)
+
+
+async def test_rate_limit_allows_a_burst_then_refuses(memory_service: ChatService) -> None:
+    session = await memory_service.register("Hal")
+    for i in range(memory_service.limits.rate_burst):
+        await memory_service.send(session, f"m{i}")
+    with pytest.raises(RateLimited) as info:
+        await memory_service.send(session, "one too many")
+    assert 0 < info.value.retry_after <= 1
+    assert len((await memory_service.history(limit=100)).messages) == memory_service.limits.rate_burst
+
+
+async def test_history_refuses_bad_cursors_and_sizes(memory_service: ChatService) -> None:
+    with pytest.raises(InvalidText.__mro__[1]):
+        await memory_service.history(before="not-a-key")
+    with pytest.raises(InvalidText.__mro__[1]):
+        await memory_service.history(limit=0)
+
+
+async def test_logout_tells_every_view_of_that_session(memory_service: ChatService) -> None:
+    session = await memory_service.register("Ivy")
+    other = await memory_service.register("Jon")
+    ended: list[str] = []
+    memory_service.feed.watch_session(session.token, lambda: ended.append("tab1"))
+    memory_service.feed.watch_session(session.token, lambda: ended.append("tab2"))
+    memory_service.feed.watch_session(other.token, lambda: ended.append("other"))
+    await memory_service.logout(session)
+    await asyncio.sleep(0.2)  # the bus echo must not call them twice
+    assert sorted(ended) == ["tab1", "tab2"]
