@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nicegui import background_tasks, ui
 
@@ -11,6 +12,7 @@ from chat.errors import ChatError, NotLoggedIn
 from chat.models import Message, Session
 from chat.service import ChatService
 
+from .broadcast import Broadcaster
 from .composer import composer
 from .message_list import MessageList
 
@@ -24,12 +26,14 @@ class ChatView:
         self,
         *,
         service: ChatService,
+        broadcaster: Broadcaster,
         session: Session,
         view_limit: int,
         on_logout: Callable[[], Awaitable[None]],
         on_session_end: Callable[[], Awaitable[None]],
     ) -> None:
         self._service = service
+        self._broadcaster = broadcaster
         self._session = session
         self._on_session_end = on_session_end
         self._pending: dict[str, Message] = {}
@@ -48,19 +52,18 @@ class ChatView:
         self.box = composer(max_length=service.limits.max_message_length, on_send=self._send)
 
     async def start(self) -> None:
-        """Load the newest page, then follow the feed; call before the page is sent."""
+        """Load the newest page, then follow the room; call before the page is sent."""
         page = await self._service.history()
         self.list.show(page.messages)
         self._set_more(page.cursor is not None)
-        feed = self._service.feed
-        self._unsubscribe = [
-            feed.subscribe(self._on_messages),
-            feed.watch_session(self._session.token, self._session_ended),
-        ]
         client = self.list.client
+        self._broadcaster.register(client.id, self)
+        self._unsubscribe = [
+            lambda: self._broadcaster.unregister(client.id),
+            self._service.feed.watch_session(self._session.token, self._session_ended),
+        ]
         client.on_delete(self.close)
-        client.on_connect(self._catch_up)  # also after the socket comes back
-        await self._catch_up()  # anything stored between the page read and the subscription
+        await self._catch_up()  # anything stored between the page read and the registration
 
     def close(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -72,18 +75,24 @@ class ChatView:
         self.load_more.set_visibility(more)
         self.beginning.set_visibility(not more)
 
-    def _on_messages(self, messages: list[Message]) -> None:
-        if self.list.add(messages):
+    def accept(self, payload: list[dict[str, Any]]) -> None:
+        """New stored messages for the model (the Broadcaster sends them to the browser)."""
+        if self.list.accept(payload) and not self.load_more.visible:
             self._set_more(True)  # the oldest were let go to keep the view small; Load more brings them back
+
+    def after(self, key: str | None) -> list[dict[str, Any]]:
+        return self.list.after(key)
 
     async def _catch_up(self) -> None:
         newest = self.list.newest_key
         if newest is None:
             return
         try:
-            self._on_messages(await self._service.since(newest))
+            missed = await self._service.since(newest)
         except ChatError as exc:
             log.warning("catch-up for a view failed: %s", exc)
+            return
+        self.accept([m.to_json() for m in missed])
 
     async def _load_more(self) -> None:
         self.load_more.disable()
@@ -101,13 +110,13 @@ class ChatView:
     async def _send(self, text: str) -> None:
         message = self._service.prepare(self._session, text)  # InvalidText: refused, text stays in the box
         self._pending[message.key] = message
-        self.list.add([message], status="pending")
+        self.list.set_status(message, "pending")
         background_tasks.create(self._post(message), name="post message")
 
     def _retry(self, key: str) -> None:
         message = self._pending.get(key)
         if message is not None:
-            self.list.add([message], status="pending")
+            self.list.set_status(message, "pending")
             background_tasks.create(self._post(message), name="retry message")
 
     async def _post(self, message: Message) -> None:
@@ -117,10 +126,10 @@ class ChatView:
             await self._session_ended_async()
             return
         except ChatError as exc:
-            self.list.add([message], status="failed", error=exc.message)
+            self.list.set_status(message, "failed", exc.message)
             return
         self._pending.pop(message.key, None)
-        self.list.add([message])  # the feed usually got here first; then this changes nothing
+        self.list.set_status(message, None)
 
     # -- session ---------------------------------------------------------------------------------------
     def _session_ended(self) -> None:

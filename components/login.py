@@ -25,7 +25,8 @@ def login_form(*, on_join: Callable[[str], Awaitable[None]], notice: str | None 
             except ChatError as exc:
                 name.error = exc.message
             finally:
-                button.enable()
+                if not button.is_deleted:  # on success the form is gone, replaced by the chat
+                    button.enable()
 
         name.on("keydown.enter", join)
         name.on_value_change(lambda: setattr(name, "error", None) if name.error else None)

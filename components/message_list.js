@@ -2,7 +2,7 @@
 // Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
 export default {
   template: `
-    <div ref="scroller" class="sc-list" @scroll.passive="onScroll">
+    <div ref="scroller" class="sc-list">
       <div class="sc-top"><slot></slot></div>
       <div
         v-for="m in items"
@@ -33,8 +33,43 @@ export default {
   },
   mounted() {
     this.scrollToBottom();
+    this.onMessages = (messages) => this.add(messages);
+    this.joinTries = 0;
+    // the page's socket is created after its elements mount, and comes back with a new id after a reconnect
+    const attach = () => {
+      if (!window.socket) return (this.attachTimer = setTimeout(attach, 20));
+      window.socket.on("sinchchat_messages", this.onMessages);
+      this.onConnect = () => this.join();
+      window.socket.on("connect", this.onConnect);
+      if (window.socket.connected) this.join();
+    };
+    attach();
+  },
+  unmounted() {
+    clearTimeout(this.attachTimer);
+    clearTimeout(this.joinTimer);
+    window.socket?.off("sinchchat_messages", this.onMessages);
+    window.socket?.off("connect", this.onConnect);
   },
   methods: {
+    // ask the server to put this socket in the room; its answer is what this view missed meanwhile
+    join() {
+      clearTimeout(this.joinTimer);
+      const newest = this.newestKey();
+      window.socket.emit("sinchchat_join", { client_id: window.clientId, newest }, (missed) => {
+        if (missed === null || missed === undefined) {
+          // the handshake of a new socket has not finished yet: try again shortly
+          if (this.joinTries++ < 100) this.joinTimer = setTimeout(() => this.join(), 100);
+          return;
+        }
+        this.joinTries = 0;
+        if (missed.length) this.add(missed);
+      });
+    },
+    newestKey() {
+      for (let i = this.items.length - 1; i >= 0; i--) if (!this.items[i].status) return this.items[i].key;
+      return null;
+    },
     atBottom() {
       const el = this.$refs.scroller;
       return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
@@ -81,11 +116,6 @@ export default {
         el.scrollTop = el.scrollHeight - fromBottom;
       });
     },
-    reset(messages) {
-      this.items = [...messages];
-      this.scrollToBottom();
-    },
-    onScroll() {},
     when(iso) {
       const date = new Date(iso);
       const now = new Date();

@@ -84,22 +84,26 @@ class MessageList(ui.element, component="message_list.js"):
         self._merge([_payload(m) for m in messages])
         self._props["messages"] = [self._items[k] for k in self._keys]
 
-    def add(self, messages: list[Message], *, status: Status = None, error: str | None = None) -> bool:
-        """Insert new messages (or new states of shown ones) in key order; True if old ones were let go."""
-        changed = self._merge([_payload(m, status, error) for m in messages])
-        if not changed:
-            return False
-        trimmed = self._trim()
-        self.run_method("add", changed)
-        return trimmed
+    def accept(self, payload: list[dict[str, Any]]) -> bool:
+        """Take new stored messages into the model only (the browser gets them from the room emit).
+
+        The dicts are shared by every view of the process and must not be changed. True if old ones were let go.
+        """
+        return bool(self._merge(payload)) and self._trim()
+
+    def after(self, key: str | None) -> list[dict[str, Any]]:
+        """The stored messages of the model newer than ``key`` (all of them for None), oldest first."""
+        start = 0 if key is None else bisect.bisect_right(self._keys, key)
+        return [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
+
+    def set_status(self, message: Message, status: Status, error: str | None = None) -> None:
+        """Show one of the reader's own messages as pending, failed (with ``error``) or, with None, sent."""
+        data = _payload(message, status, error)
+        self._merge([data])
+        self.run_method("add", [data])
 
     def prepend(self, messages: list[Message]) -> None:
         """Insert older messages above, keeping the reader's place."""
         changed = self._merge([_payload(m) for m in messages])
         if changed:
             self.run_method("prepend", changed)
-
-    def reset(self, messages: list[Message]) -> None:
-        """Replace everything (after a gap too large to fill)."""
-        self.show(messages)
-        self.run_method("reset", self._props["messages"])

@@ -11,6 +11,7 @@ from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.models import Session
 from chat.runtime import Runtime
 
+from .broadcast import Broadcaster
 from .chat_view import ChatView
 from .frame import frame, install_styles
 from .login import login_form
@@ -29,6 +30,7 @@ def install(runtime: Runtime) -> None:
     app.include_router(build_router(service))
     app.add_exception_handler(ChatError, chat_error_handler)
     install_styles()
+    broadcaster = Broadcaster(runtime.feed)
 
     @ui.page("/")
     async def index() -> None:
@@ -51,6 +53,7 @@ def install(runtime: Runtime) -> None:
             with root:
                 view = ChatView(
                     service=service,
+                    broadcaster=broadcaster,
                     session=session,
                     view_limit=settings.view_max_messages,
                     on_logout=lambda: logout(session),
