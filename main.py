@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
 from nicegui import ui
 
 from chat.errors import ChatError
+from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from components.pages import install
@@ -38,7 +38,7 @@ def _settings() -> Settings:
 
 
 if __name__ in {"__main__", "__mp_main__"}:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = _settings()
     runtime = Runtime(settings)
     try:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from nicegui import app, ui
+from nicegui import app, core, ui
 
 from chat.api import build_router, chat_error_handler
 from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.models import Session
 from chat.runtime import Runtime
+from chat.web_security import OriginPolicy, SecurityMiddleware
 
 from .broadcast import Broadcaster
 from .chat_view import ChatView
@@ -29,6 +30,9 @@ def install(runtime: Runtime) -> None:
     app.on_shutdown(runtime.stop)
     app.include_router(build_router(service))
     app.add_exception_handler(ChatError, chat_error_handler)
+    policy = OriginPolicy(settings.allowed_origins)
+    app.add_middleware(SecurityMiddleware, policy=policy)
+    core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
     install_styles()
     broadcaster = Broadcaster(runtime.feed)
 
