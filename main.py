@@ -55,4 +55,5 @@ if __name__ in {"__main__", "__mp_main__"}:
         reload=False,
         show=False,
         favicon="💬",
+        fastapi_docs={"title": "sinchchat API", "summary": "Join, read and post to the conversation.", "version": "1"},
     )

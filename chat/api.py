@@ -1,6 +1,7 @@
 """The JSON API beside the UI: the same service, rules and errors, for bots, integrations and load generators."""
 
-from __future__ import annotations
+# no "from __future__ import annotations" here: FastAPI resolves the route signatures at runtime
+
 
 import math
 from typing import Annotated, Any
