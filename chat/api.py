@@ -2,7 +2,6 @@
 
 # no "from __future__ import annotations" here: FastAPI resolves the route signatures at runtime
 
-
 import math
 from typing import Annotated, Any
 
