@@ -6,6 +6,7 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -127,3 +128,24 @@ async def chat_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     """Register on the app for ChatError: every refusal becomes a 4xx (or 503) with a readable message."""
     assert isinstance(exc, ChatError)
     return error_response(exc)
+
+
+def validation_detail(exc: RequestValidationError) -> str:
+    """FastAPI's validation errors as one readable line, e.g. "name: Field required".
+
+    The input is never echoed: it can be a megabyte long, or hold a lone surrogate that cannot be encoded
+    as UTF-8 (FastAPI's own handler answers 500 then).
+    """
+    parts: list[str] = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:])
+        message = str(error.get("msg", "is not valid"))
+        parts.append(f"{where}: {message}" if where and error.get("type") != "json_invalid" else message)
+    detail = "; ".join(parts) or "The request is not valid."
+    return detail.encode("utf-8", "replace").decode("utf-8")
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Register on the app for RequestValidationError: a malformed request gets the same {"detail": "..."} 422."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": validation_detail(exc)}, status_code=422)

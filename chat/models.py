@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .confusables import is_default_ignorable, skeleton
 from .errors import InvalidName, InvalidText
 
 NAME_MIN_LENGTH = 2
@@ -16,11 +17,32 @@ NAME_MAX_LENGTH = 32
 _NAME_PUNCTUATION = frozenset(" _-.")
 # newline and tab are the only control characters a message may carry
 _KEPT_CONTROLS = frozenset("\n\t")
+_KEY_ROUNDS = 8
+
+
+def _nfkc_casefold(text: str) -> str:
+    """NFKC, case-folded, NFKC again (Unicode's NFKC_Casefold idea)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def name_key(display: str) -> str:
-    """The form names are compared in: NFKC, case-folded, NFKC again (Unicode's NFKC_Casefold idea)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", display).casefold())
+    """The form names are compared in: names that differ only in case, width or look share one key.
+
+    It is the UTS #39 skeleton of the NFKC-casefolded name, taken of its capitals first, then folded and
+    skeletoned again until nothing changes. Casefolding first keeps "Straße" and "STRASSE" one name. Capitals,
+    because many look-alikes differ only there: Cyrillic capital EN (U+041D) is drawn like "H" but its small
+    letter not like "h", and "I" like "l"; taking them after casefolding would hide those. The rounds after
+    catch the lowercase look-alikes ("rn" and "m", Cyrillic U+0430 and "a") and reach a key that the skeleton
+    no longer changes. The key is for comparing, not for showing: it may look odd ("vernon" for "Vemon").
+    """
+    folded = _nfkc_casefold(display)
+    key = _nfkc_casefold(skeleton(unicodedata.normalize("NFKC", folded.upper())))
+    for _ in range(_KEY_ROUNDS):  # two rounds reach the fixed point for every allowed character
+        again = _nfkc_casefold(skeleton(key))
+        if again == key:
+            break
+        key = again
+    return key
 
 
 def _name_char_ok(char: str, previous: str | None) -> bool:
@@ -40,8 +62,12 @@ def check_name(raw: str) -> str:
         raise InvalidName(f"A name can have at most {NAME_MAX_LENGTH} characters.")
     previous: str | None = None
     for char in name:
-        if not _name_char_ok(char, previous):
-            visible = char.isprintable() and not char.isspace() and not unicodedata.category(char).startswith("M")
+        # default-ignorable characters are drawn as nothing, and some of them are letters (U+3164 HANGUL FILLER)
+        # or marks (U+034F, variation selectors): refused, so two names never differ only invisibly
+        invisible = is_default_ignorable(char)
+        if invisible or not _name_char_ok(char, previous):
+            category = unicodedata.category(char)
+            visible = not invisible and char.isprintable() and not char.isspace() and not category.startswith("M")
             shown = repr(char) if visible else f"U+{ord(char):04X}"
             raise InvalidName(f"A name can only have letters, digits, spaces and _ - . (not {shown}).")
         previous = char
@@ -58,7 +84,8 @@ def clean_text(raw: str, *, max_length: int) -> str:
     text = "".join(
         char for char in raw if char in _KEPT_CONTROLS or unicodedata.category(char) not in ("Cc", "Cs")
     ).strip()
-    if not text:
+    # nothing but characters drawn as nothing (U+200B, U+2060, U+3164 ...) would be an empty-looking message
+    if all(char.isspace() or is_default_ignorable(char) for char in text):
         raise InvalidText("A message cannot be empty.")
     if len(text) > max_length:
         raise InvalidText(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from fastapi.exceptions import RequestValidationError
 from nicegui import app, core, ui
 
-from chat.api import build_router, chat_error_handler
+from chat.api import build_router, chat_error_handler, validation_error_handler
 from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.models import Session
 from chat.runtime import Runtime
@@ -30,6 +31,7 @@ def install(runtime: Runtime) -> None:
     app.on_shutdown(runtime.stop)
     app.include_router(build_router(service))
     app.add_exception_handler(ChatError, chat_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     policy = OriginPolicy(settings.allowed_origins)
     app.add_middleware(SecurityMiddleware, policy=policy)
     core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
