@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from . import events
@@ -29,16 +30,17 @@ _MIN_BACKOFF = 0.1
 _MAX_BACKOFF = 5.0
 
 
-def channel_name(room: str) -> str:
-    return f"sinchchat:room:{room}"
+def channel_name(room: str, namespace: str = "") -> str:
+    """The room's channel; ``namespace`` (the table prefix) keeps installations that share one Redis apart."""
+    return f"sinchchat:{namespace}room:{room}"
 
 
 class Bus:
     """Publishes events for a room and runs the single subscriber that hands them to ``on_event``."""
 
-    def __init__(self, *, redis: Redis, room: str) -> None:
+    def __init__(self, *, redis: Redis, room: str, namespace: str = "") -> None:
         self._redis = redis
-        self._channel = channel_name(room)
+        self._channel = channel_name(room, namespace)
         self._on_event: EventHandler | None = None
         self._on_connect: ConnectHandler | None = None
         self._task: asyncio.Task[None] | None = None
@@ -48,8 +50,15 @@ class Bus:
 
     async def publish(self, event: Event) -> None:
         """Publish one event; raises BusUnavailable when Redis cannot be reached."""
+        data = events.encode(event)
         try:
-            await self._redis.publish(self._channel, events.encode(event))
+            try:
+                await self._redis.publish(self._channel, data)
+            except RedisConnectionError:
+                # after a Redis restart every idle pooled connection is dead: drop them and try once more
+                # (not redis-py's Retry: it would also resubscribe silently and skip the catch-up)
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
+                await self._redis.publish(self._channel, data)
         except (RedisError, OSError) as exc:
             raise BusUnavailable("Live updates are unavailable right now.") from exc
 

@@ -30,6 +30,7 @@ SessionEndListener = Callable[[], None]
 # a message can be stored with a key a little older than one already seen (a slow write, clock skew
 # between processes, a retry); catch-up re-reads this much before the newest key and drops duplicates
 CATCH_UP_OVERLAP = timedelta(seconds=30)
+_CATCH_UP_PAGE = 500
 
 
 def session_digest(token: str) -> str:
@@ -149,7 +150,7 @@ class RoomFeed:
         async with self._catch_up_lock:  # a reconnect and the timer may fire together: one query is enough
             try:
                 if self._recent_keys:
-                    found = await self._store.after(self.room, _key_floor(self._recent_keys[-1], CATCH_UP_OVERLAP))
+                    found = await self._read_after(_key_floor(self._recent_keys[-1], CATCH_UP_OVERLAP))
                 else:
                     found = (await self._store.page(self.room, limit=self._recent_size)).messages
             except ChatError as exc:
@@ -158,6 +159,17 @@ class RoomFeed:
             fresh = self.deliver(found)
             if fresh:
                 log.info("catch-up delivered %d message(s) that were not announced", len(fresh))
+
+    async def _read_after(self, floor: str) -> list[Message]:
+        """Everything after ``floor``, page by page: a busy room can hold more than one page in the overlap."""
+        found: list[Message] = []
+        cursor = floor
+        while True:
+            batch = await self._store.after(self.room, cursor, limit=_CATCH_UP_PAGE)
+            found.extend(batch)
+            if len(batch) < _CATCH_UP_PAGE:
+                return found
+            cursor = batch[-1].key
 
     async def _catch_up_forever(self, interval: float) -> None:
         while True:

@@ -33,7 +33,7 @@ class Runtime:
             self.dynamo = connect(endpoint=settings.dynamodb_endpoint, region=settings.aws_region)
             redis = Redis.from_url(settings.redis_url, health_check_interval=10, socket_connect_timeout=2)
         self.tables = TableNames.with_prefix(settings.table_prefix)
-        self.bus = Bus(redis=redis, room=settings.room)
+        self.bus = Bus(redis=redis, room=settings.room, namespace=settings.table_prefix)
         messages = MessageStore(db=self.dynamo, tables=self.tables)
         self.feed = RoomFeed(room=settings.room, store=messages, bus=self.bus)
         self.service = ChatService(

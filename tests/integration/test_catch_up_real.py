@@ -1,0 +1,48 @@
+"""The feed's catch-up on real DynamoDB in a busy room: it must find every message whose announcement was lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from chat.models import Message, new_message_key
+
+from .support import Cluster, View
+
+pytestmark = pytest.mark.integration
+
+Report = Callable[[str, object], None]
+
+
+async def test_catch_up_finds_missed_messages_in_a_room_with_more_than_500_messages_in_30_seconds(
+    cluster: Cluster, redis_url: str, record_property: Report
+) -> None:
+    node = await cluster.node(redis_url=redis_url)
+    view = View("view")
+    node.feed.subscribe(view)
+    store = node.service._messages  # the process's own MessageStore; writes below skip the announcement
+
+    def message(text: str) -> Message:
+        return Message(room=cluster.room, key=new_message_key(), author="Busy", author_key="busy", text=text)
+
+    async def put_all(messages: list[Message]) -> None:
+        for start in range(0, len(messages), 50):
+            await asyncio.gather(*(store.put(m) for m in messages[start : start + 50]))
+
+    # 520 messages within a few seconds, all seen live by this process ...
+    seen = [message(f"seen {i}") for i in range(520)]
+    await put_all(seen)
+    node.feed.deliver(seen)
+    # ... then 10 more from another process whose announcements were lost (Redis was down for it)
+    missed = [message(f"missed {i}") for i in range(10)]
+    await put_all(missed)
+
+    await node.feed.catch_up()  # what the reconnect does
+    await node.feed.catch_up()  # and the timer after it
+    not_delivered = sum(1 for m in missed if not view.has_all([m.key]))
+    line = f"seen=520 missed=10 delivered_by_catch_up={10 - not_delivered} never_delivered={not_delivered}"
+    print(line)
+    record_property("catch_up", line)
+    assert not_delivered == 0
