@@ -6,13 +6,25 @@ import argparse
 import os
 import sys
 
-from nicegui import ui
+from nicegui import app, ui
+from nicegui.ui_run import DocsConfig
 
 from chat.errors import ChatError
 from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from components.pages import install
+
+# DocsConfig is a total TypedDict (mypy wants every key); NiceGUI reads it with .get(), so None means "not set"
+API_DOCS = DocsConfig(
+    title="sinchchat API",
+    summary="Join, read and post to the conversation.",
+    description=None,
+    version="1",
+    terms_of_service=None,
+    contact=None,
+    license_info=None,
+)
 
 
 def _arguments() -> argparse.Namespace:
@@ -37,7 +49,10 @@ def _settings() -> Settings:
         sys.exit(f"sinchchat: {exc}")
 
 
-if __name__ in {"__main__", "__mp_main__"}:
+# Only "__main__": the native window runs in a spawned process that imports this file as "__mp_main__", and it
+# must not build a second runtime (embedded servers, DynamoDB tables, a Redis client). reload=False, so no
+# uvicorn worker process needs it either.
+if __name__ == "__main__":
     configure_logging()
     settings = _settings()
     runtime = Runtime(settings)
@@ -46,14 +61,20 @@ if __name__ in {"__main__", "__mp_main__"}:
     except ChatError as exc:
         sys.exit(f"sinchchat: {exc}")
     install(runtime)
-    ui.run(
-        title="sinchchat",
-        host=settings.host,
-        port=settings.port,
-        native=settings.native,
-        storage_secret=runtime.storage_secret,
-        reload=False,
-        show=False,
-        favicon="💬",
-        fastapi_docs={"title": "sinchchat API", "summary": "Join, read and post to the conversation.", "version": "1"},
-    )
+    # the native extra installs pywebview with Qt; without this pywebview tries GTK first and logs an ERROR
+    app.native.start_args["gui"] = "qt"
+    try:
+        ui.run(
+            title="sinchchat",
+            host=settings.host,
+            port=settings.port,
+            native=settings.native,
+            storage_secret=runtime.storage_secret,
+            reload=False,
+            show=False,
+            favicon="💬",
+            fastapi_docs=API_DOCS,
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn has shut down gracefully and raised SIGINT again; end without a traceback
+        sys.exit(130)

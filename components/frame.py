@@ -14,6 +14,8 @@ CSS = """
 .sc-list-host { flex: 1 1 auto; min-height: 0; width: 100%; display: flex; }
 .sc-list { flex: 1 1 auto; overflow-y: auto; padding: .5rem 1rem; display: flex; flex-direction: column; gap: .4rem; }
 .sc-top { min-height: 3rem; display: flex; align-items: center; justify-content: center; flex-shrink: 0; }
+/* a short conversation sits at the bottom, next to the composer; a long one scrolls as before */
+.sc-top { margin-top: auto; }
 .sc-msg { max-width: 75%; align-self: flex-start; background: #f1f5f9; border-radius: .75rem; padding: .4rem .7rem; }
 .sc-msg.sc-own { align-self: flex-end; background: #dbeafe; }
 .sc-msg.sc-pending { opacity: .6; }

@@ -119,7 +119,7 @@ export default {
     when(iso) {
       const date = new Date(iso);
       const now = new Date();
-      const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const time = date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
       if (date.toDateString() === now.toDateString()) return time;
       return date.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
     },

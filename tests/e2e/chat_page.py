@@ -1,0 +1,222 @@
+"""What a person does on the chat page, in Playwright terms, and what the tests read back from it.
+
+Locators follow what a person sees (the "User name" label, the "Join" and "Send" buttons, the message box's
+placeholder) plus the message list's own classes and data-key attributes.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import httpx
+from playwright.sync_api import Locator, Page, expect
+
+START_LABEL = "This is the start of the conversation."
+
+
+def name_input(page: Page) -> Locator:
+    return page.get_by_label("User name")
+
+
+def message_box(page: Page) -> Locator:
+    return page.get_by_placeholder("Type a message")
+
+
+def load_more(page: Page) -> Locator:
+    return page.get_by_role("button", name="Load more")
+
+
+def scroller(page: Page) -> Locator:
+    return page.locator(".sc-list")
+
+
+def open_login(page: Page) -> None:
+    page.goto("/")
+    expect(name_input(page)).to_be_visible()
+
+
+def join(page: Page, name: str, *, press_enter: bool = False) -> None:
+    """Open the page if needed, type the name, join, and wait for the chat view."""
+    if not name_input(page).is_visible():
+        open_login(page)
+    name_input(page).fill(name)
+    if press_enter:
+        name_input(page).press("Enter")
+    else:
+        page.get_by_role("button", name="Join").click()
+    expect_chat(page, name)
+
+
+def expect_chat(page: Page, name: str) -> None:
+    expect(scroller(page)).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.locator(".sc-bar")).to_contain_text(name)
+    wait_connected(page)
+
+
+def wait_connected(page: Page) -> None:
+    """Until the page's websocket is up: what is sent before that is only in the page's catch-up."""
+    page.wait_for_function("() => window.socket && window.socket.connected")
+
+
+def expect_login(page: Page, timeout: float = 10_000) -> None:
+    expect(name_input(page)).to_be_visible(timeout=timeout)
+    expect(scroller(page)).to_have_count(0)
+
+
+def send(page: Page, text: str, *, press_enter: bool = True) -> None:
+    box = message_box(page)
+    box.fill(text)
+    if press_enter:
+        box.press("Enter")
+    else:
+        page.get_by_role("button", name="Send").click()
+    expect(box).to_have_value("")
+
+
+def message(page: Page, text: str) -> Locator:
+    """The stored (not pending, not failed) message whose text is exactly ``text``."""
+    return page.locator(".sc-msg:not(.sc-pending):not(.sc-failed)").filter(
+        has=page.locator(".sc-text").get_by_text(text, exact=True)
+    )
+
+
+def shown_keys(page: Page) -> list[str]:
+    return [str(key) for key in page.locator(".sc-msg").evaluate_all("els => els.map(e => e.dataset.key)")]
+
+
+def shown_messages(page: Page) -> list[tuple[str, str]]:
+    """(author, text) of every message in the list, top to bottom, as the DOM has them."""
+    return [
+        tuple(pair)
+        for pair in page.locator(".sc-msg").evaluate_all(
+            "els => els.map(e => [e.querySelector('.sc-author').textContent, e.querySelector('.sc-text').textContent])"
+        )
+    ]
+
+
+def at_bottom(page: Page) -> bool:
+    return bool(scroller(page).evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 2"))
+
+
+def wait_at_bottom(page: Page) -> None:
+    """Until the list is scrolled to its end (it scrolls after Vue's next tick)."""
+    page.wait_for_function(
+        "el => el.scrollHeight - el.scrollTop - el.clientHeight < 2", arg=scroller(page).element_handle()
+    )
+
+
+def settle(page: Page) -> None:
+    """Two animation frames: Vue's next tick and the layout after it have happened."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def first_visible_message(page: Page) -> Locator:
+    """The top-most message whose top edge is inside the list's visible area."""
+    key = scroller(page).evaluate(
+        """el => {
+            const top = el.getBoundingClientRect().top;
+            const first = [...el.querySelectorAll('.sc-msg')].find(m => m.getBoundingClientRect().top >= top);
+            return first ? first.dataset.key : null;
+        }"""
+    )
+    assert key, "no message is visible in the list"
+    return page.locator(f'.sc-msg[data-key="{key}"]')
+
+
+# -- Send-to-seen latency ---------------------------------------------------------------------------------------
+# Both pages run in one browser on one machine, so performance.timeOrigin + performance.now() is one clock.
+_RECORD_SENDS = """() => {
+    if (window.__sentAt !== undefined) return;
+    window.__sentAt = null;
+    const now = () => performance.timeOrigin + performance.now();
+    document.addEventListener('keydown', e => {
+        if (e.key === 'Enter' && !e.shiftKey && e.target.matches('textarea')) window.__sentAt = now();
+    }, true);
+    document.addEventListener('click', e => {
+        const button = e.target.closest('button');
+        if (button && button.textContent.trim() === 'Send') window.__sentAt = now();
+    }, true);
+}"""
+_RECORD_ARRIVALS = """() => {
+    if (window.__seenAt !== undefined) return;
+    window.__seenAt = {};
+    const now = () => performance.timeOrigin + performance.now();
+    const look = () => {
+        for (const el of document.querySelectorAll('.sc-msg .sc-text')) {
+            if (!(el.textContent in window.__seenAt)) window.__seenAt[el.textContent] = now();
+        }
+    };
+    look();
+    new MutationObserver(look).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+@dataclass
+class Latency:
+    """Milliseconds from the Send click (or the Enter key) in one page to the text's arrival in another page."""
+
+    samples: list[float] = field(default_factory=list)
+
+    def measure(self, sender: Page, reader: Page, text: str, *, press_enter: bool = True) -> float:
+        sender.evaluate(_RECORD_SENDS)
+        reader.evaluate(_RECORD_ARRIVALS)
+        send(sender, text, press_enter=press_enter)
+        expect(message(reader, text)).to_have_count(1)
+        sent = sender.evaluate("() => window.__sentAt")
+        seen = reader.evaluate("t => window.__seenAt[t]", text)
+        assert sent is not None, "the Send click or Enter was not seen"
+        assert seen is not None
+        took = float(seen) - float(sent)
+        self.samples.append(took)
+        return took
+
+    def summary(self) -> str:
+        ordered = sorted(self.samples)
+        return (
+            f"n={len(ordered)} median={statistics.median(ordered):.0f} ms "
+            f"min={ordered[0]:.0f} ms max={ordered[-1]:.0f} ms "
+            f"all=[{', '.join(f'{s:.0f}' for s in self.samples)}]"
+        )
+
+
+# -- the JSON API, for seeding and for reading the stored truth -------------------------------------------------
+class Api:
+    def __init__(self, base_url: str) -> None:
+        self.client = httpx.Client(base_url=base_url, timeout=10)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def join(self, name: str) -> str:
+        response = self.client.post("/api/sessions", json={"name": name})
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
+
+    def post(self, token: str, text: str) -> dict[str, str]:
+        response = self.client.post("/api/messages", json={"text": text}, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def page(self, *, before: str | None = None, limit: int | None = None) -> tuple[list[dict[str, str]], str | None]:
+        params: dict[str, str | int] = {}
+        if before is not None:
+            params["before"] = before
+        if limit is not None:
+            params["limit"] = limit
+        response = self.client.get("/api/messages", params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body["messages"], body["next_before"]
+
+    def all_messages(self) -> list[dict[str, str]]:
+        """Every stored message, oldest first, read page by page."""
+        pages: list[list[dict[str, str]]] = []
+        before: str | None = None
+        while True:
+            messages, before = self.page(before=before, limit=100)
+            pages.append(messages)
+            if before is None:
+                break
+        return [m for page in reversed(pages) for m in page]

@@ -1,0 +1,113 @@
+"""``python main.py --native`` under a virtual X display: the desktop window shows the app and closes cleanly.
+
+Needs the project's ``native`` extra (pywebview with Qt: ``uv sync --all-extras``) and the Debian packages xvfb,
+x11-apps (xwd), libxcb-cursor0, libxcb-icccm4 and libxcb-keysyms1 (Qt's xcb platform plugin links them). It runs in
+embedded mode: no services.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES
+
+from .conftest import base_env, required_tool
+from .processes import Child, free_port, marked_pids, wait_until
+from .xscreen import grab
+
+pytestmark = pytest.mark.e2e
+
+
+def required_module(name: str) -> None:
+    if importlib.util.find_spec(name) is None:
+        message = f"Python package {name} is missing (uv sync --all-extras installs the native extra)"
+        if REQUIRE_SERVICES:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
+
+
+def cmdline_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_native_window_shows_the_app_and_closes_without_leftovers(tmp_path: Path) -> None:
+    xvfb_run = required_tool("xvfb-run")
+    required_tool("xwd")
+    required_module("webview")
+    required_module("PyQt6.QtWebEngineWidgets")
+
+    port = free_port()
+    env = base_env()
+    env.update(
+        CHAT_PORT=str(port),
+        QTWEBENGINE_DISABLE_SANDBOX="1",  # Chromium's sandbox needs user namespaces, which containers rarely allow
+        NICEGUI_STORAGE_PATH=str(tmp_path / "storage"),
+    )
+    argv = [xvfb_run, "-a", "-s", "-screen 0 1280x800x24", sys.executable, "main.py", "--native"]
+    runner = Child(name="native", argv=argv, env=env, log_dir=tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+
+        def page_served() -> bool:
+            assert runner.alive(), f"the native app exited early:\n{runner.log_tail()}"
+            try:
+                response = httpx.get(url, timeout=2)
+            except httpx.TransportError:
+                return False
+            return response.status_code == 200 and "User name" in response.text
+
+        wait_until(page_served, timeout=60, what="the page to be served")
+
+        def app_pid() -> int | None:
+            command = f"{sys.executable} main.py --native"
+            return next((p for p in marked_pids(runner.marker) if cmdline_of(p).strip() == command), None)
+
+        def window_pids() -> list[int]:
+            return [p for p in marked_pids(runner.marker) if "multiprocessing.spawn" in cmdline_of(p)]
+
+        def webengine_pids() -> list[int]:
+            return [p for p in marked_pids(runner.marker) if "QtWebEngineProcess" in cmdline_of(p)]
+
+        wait_until(lambda: window_pids() and webengine_pids(), timeout=60, what="the window and its web engine")
+        window = window_pids()[0]
+        time.sleep(3)
+        assert window in window_pids(), f"the window process died:\n{runner.log_tail()}"
+
+        main = app_pid()
+        assert main is not None
+        display_env = environment_of(main)
+        display = display_env["DISPLAY"]
+        picture = None
+        deadline = time.monotonic() + 30
+        while picture is None or picture.is_blank():
+            assert time.monotonic() < deadline, f"the X display stayed blank:\n{runner.log_tail()}"
+            time.sleep(0.5)
+            picture = grab(display=display, env={**env, "XAUTHORITY": display_env.get("XAUTHORITY", "")})
+        picture.save_png(tmp_path / "native.png")
+        print(f"\nnative window picture: {tmp_path / 'native.png'}")
+
+        # Ctrl-C for the app: it closes its window and ends; xvfb-run then stops the X server
+        os.kill(main, signal.SIGINT)
+        wait_until(lambda: not runner.alive(), timeout=30, what="the native app and xvfb-run to exit")
+        wait_until(lambda: not marked_pids(runner.marker), timeout=10, what="every child process to end")
+    finally:
+        runner.stop(signal.SIGTERM, grace=5, check=False)  # only a failed test leaves something to stop
+    # xvfb-run passes on the app's status: 130 is "ended by SIGINT", after uvicorn's graceful shutdown
+    code = runner.process.returncode
+    assert code in (0, 128 + signal.SIGINT), f"xvfb-run exited with {code}:\n{runner.log_tail()}"
