@@ -1,0 +1,1 @@
+"""Benchmarks with their own entry point (``python -m bench``); not part of the test run."""

@@ -1,0 +1,160 @@
+"""The benchmark: fan-out per way and number of clients, memory, idle CPU, history pages and the write path.
+
+    eval "$(scripts/services.sh start)"
+    uv run python -m bench --clients 10,100,500,1000 --rate 2 --duration 20
+    uv run python -m bench --smoke        # CI: a few seconds at 10 clients; exits non-zero if the harness breaks
+
+Results go to docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks.png (overwritten by every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import shlex
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import history, procstat, report, writepath
+from .alternatives import WAYS
+from .fanout import FanoutConfig, log, run_point
+from .seed import drop_tables, messages, open_tables, write
+from .serverproc import REPO, Backends
+
+PHASES = ("fanout", "write", "history")
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="10,100,500,1000", help="numbers of connected tabs (default %(default)s)")
+    parser.add_argument("--ways", default=",".join(WAYS), help="ways to compare (default %(default)s)")
+    parser.add_argument("--rate", type=float, default=2.0, help="messages per second (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending per point")
+    parser.add_argument("--idle-duration", type=float, help="idle seconds per point (duration / 4)")
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds to wait for late arrivals")
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True, help="a 0-client point")
+    parser.add_argument("--client-procs", type=int, default=4, help="client processes (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=8, help="page loads in flight per client process")
+    parser.add_argument(
+        "--deflate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="clients offer permessage-deflate, as browsers do (--no-deflate shows what it costs the server)",
+    )
+    parser.add_argument("--history-sizes", default="1000,100000", help="messages in the room (default %(default)s)")
+    parser.add_argument("--history-samples", type=int, default=200, help="calls per history measurement")
+    parser.add_argument("--write-seconds", type=float, default=10.0, help="seconds of the write-path loop")
+    parser.add_argument("--write-concurrency", type=int, default=32, help="concurrent senders in the write path")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy the write path")
+    parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw benchmarks.png")
+    parser.add_argument("--only", default=",".join(PHASES), help="phases to run (default %(default)s)")
+    parser.add_argument("--out", type=Path, help="results folder (default docs/, or bench/results/tmp/smoke)")
+    parser.add_argument("--smoke", action="store_true", help="CI check: the product at 10 clients, briefly")
+    arguments = parser.parse_args(argv)
+    if arguments.smoke:
+        arguments.clients, arguments.ways, arguments.duration, arguments.grace = "10", "product", 3.0, 5.0
+        arguments.idle_duration, arguments.baseline, arguments.client_procs = 2.0, False, 2
+        arguments.history_sizes, arguments.history_samples = "1000", 30
+        arguments.write_seconds, arguments.profile, arguments.plot = 3.0, False, False
+        arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
+    arguments.out = arguments.out or REPO / "docs"
+    if arguments.idle_duration is None:
+        arguments.idle_duration = max(3.0, arguments.duration / 4)
+    unknown = set(arguments.ways.split(",")) - set(WAYS)
+    if unknown:
+        parser.error(f"unknown ways: {', '.join(sorted(unknown))}")
+    return arguments
+
+
+async def _fanout(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> list[dict[str, Any]]:
+    config = FanoutConfig(
+        backends=backends,
+        rate=arguments.rate,
+        duration=arguments.duration,
+        idle_duration=arguments.idle_duration,
+        grace=arguments.grace,
+        client_procs=arguments.client_procs,
+        concurrency=arguments.concurrency,
+        work_dir=work_dir,
+        deflate=arguments.deflate,
+    )
+    points: list[dict[str, Any]] = []
+    if arguments.baseline:
+        points.append(await run_point("product", 0, config))
+    # all ways at one size before the next size: ways compared with each other ran minutes apart at most
+    for clients in _numbers(arguments.clients):
+        for way in arguments.ways.split(","):
+            points.append(await run_point(way, clients, config))
+    order = {way: i for i, way in enumerate(WAYS)}
+    return sorted(points, key=lambda p: (p["clients"] > 0, order[p["way"]], p["clients"]))
+
+
+def main(argv: list[str]) -> int:
+    arguments = _arguments(argv)
+    phases = set(arguments.only.split(","))
+    run_id = datetime.now(UTC).strftime("%m%d%H%M%S") + secrets.token_hex(2)
+    backends = Backends.from_env(run_id=run_id, page_size=50)
+    work_dir = REPO / "bench" / "results" / "tmp" / run_id
+    work_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    results: dict[str, Any] = {
+        "command": "uv run python -m bench " + shlex.join(argv),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(arguments).items()},
+        "machine": procstat.machine(),
+        "page_size": backends.page_size,
+    }
+    load = results["machine"]["load_average"][0]  # type: ignore[index]
+    if load > 0.5:
+        log(f"the machine is not quiet (load average {load:.2f}): other work will slow every way alike")
+    db, tables = open_tables(backends)
+    try:
+        write(db, tables, messages(backends.room, backends.page_size))  # one full history page for every view
+        if "fanout" in phases:
+            results["fanout"] = asyncio.run(_fanout(arguments, backends, work_dir))
+        if "write" in phases:
+            log("write path")
+            results["write_path"] = writepath.run(
+                backends,
+                seconds=arguments.write_seconds,
+                concurrency=arguments.write_concurrency,
+                profile_to=arguments.out / "benchmarks-profile.txt" if arguments.profile else None,
+                work_dir=work_dir,
+            )
+        if "history" in phases:
+            log("history")
+            results["history"] = history.run(
+                db, tables, sizes=_numbers(arguments.history_sizes), samples=arguments.history_samples
+            )
+    finally:
+        drop_tables(db, tables)
+        db.close()
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["minutes"] = (time.time() - started) / 60
+    results["targets"] = report.targets(results)
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    (arguments.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    (arguments.out / "benchmarks.md").write_text(report.markdown(results))
+    if arguments.plot:
+        report.plot(arguments.out / "benchmarks.json", arguments.out / "benchmarks.png")
+    log(f"results in {arguments.out} after {results['minutes']:.1f} min")
+    problems = report.harness_problems(results)
+    for problem in problems:
+        log(f"harness problem: {problem}")
+    if not problems:
+        shutil.rmtree(work_dir, ignore_errors=True)  # server logs and storage are kept only when something broke
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,330 @@
+"""The results as docs/benchmarks.md (tables, targets, machine, command) and the plot, from benchmarks.json."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from .fanout import log
+from .serverproc import REPO
+
+LABELS = {
+    "product": "product `/` (room emit)",
+    "floor": "(d) floor: raw room emit",
+    "elements": "(a) chat_message per client",
+    "refreshable": "(b) refreshable list",
+    "redis-per-client": "(c) Redis subscription per client",
+}
+
+
+def _points(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in results.get("fanout", []) if p.get("clients")]
+
+
+def _point(results: dict[str, Any], way: str, clients: int) -> dict[str, Any] | None:
+    return next((p for p in _points(results) if p["way"] == way and p["clients"] == clients), None)
+
+
+def _baseline_cpu(results: dict[str, Any]) -> float | None:
+    base = next((p for p in results.get("fanout", []) if p.get("clients") == 0), None)
+    value = base.get("cpu_ms_per_msg") if base else None
+    return float(value) if value is not None else None
+
+
+def _baseline_idle(results: dict[str, Any]) -> float:
+    base = next((p for p in results.get("fanout", []) if p.get("clients") == 0), None)
+    return float(base.get("idle_cpu_cores") or 0.0) if base else 0.0
+
+
+def idle_pct_per_1000(point: dict[str, Any], results: dict[str, Any]) -> float | None:
+    """Idle server CPU the connected clients add (over the 0-client server's idle), % of a core per 1,000."""
+    if not point.get("connected") or point.get("idle_cpu_cores") is None:
+        return None
+    return 100 * (float(point["idle_cpu_cores"]) - _baseline_idle(results)) / int(point["connected"]) * 1000
+
+
+def _per_client_us(point: dict[str, Any], baseline: float | None) -> float | None:
+    cpu = point.get("cpu_ms_per_msg")
+    if cpu is None or baseline is None or not point.get("connected"):
+        return None
+    return 1000 * (float(cpu) - baseline) / int(point["connected"])
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _x(ratio: float | None, digits: int) -> str:
+    return "not measured" if ratio is None else f"{ratio:.{digits}f}x"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured value and whether it was met (None: not measured in this run)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, value: str, met: bool | None) -> None:
+        rows.append({"target": name, "measured": value, "met": met})
+
+    def cpu(way: str, n: int) -> float | None:
+        point = _point(results, way, n)
+        return point.get("cpu_ms_per_msg") if point and not point.get("error") else None
+
+    for n in (100, 500, 1000):
+        ratio = _ratio(cpu("product", n), cpu("floor", n))
+        add(f"product CPU/msg ≤ 1.5 x floor at {n}", _x(ratio, 2), None if ratio is None else ratio <= 1.5)
+    ratio = _ratio(cpu("elements", 1000), cpu("product", 1000))
+    point = _point(results, "elements", 1000)
+    if ratio is None and point is not None and point.get("collapsed"):
+        add("product CPU/msg ≥ 4x cheaper than (a) at 1000", "(a) collapsed: no per-message figure", None)
+    else:
+        add("product CPU/msg ≥ 4x cheaper than (a) at 1000", _x(ratio, 1), None if ratio is None else ratio >= 4)
+    product, floor = _point(results, "product", 1000), _point(results, "floor", 1000)
+    if product is not None:
+        lost, dropped = product.get("lost"), product.get("dropped")
+        add(
+            "1000 clients at 2 msg/s: 0 lost, 0 dropped",
+            f"{_f(lost)} lost, {_f(dropped)} dropped",
+            lost == 0 == dropped,
+        )
+        p99 = (product.get("latency_ms") or {}).get("p99")
+        floor_p99 = ((floor or {}).get("latency_ms") or {}).get("p99")
+        ratio = _ratio(p99, floor_p99)
+        add(
+            "product p99 ≤ 1.5 x floor p99 at 1000",
+            f"{_f(p99)} vs {_f(floor_p99)} ms = {_x(ratio, 2)}",
+            None if ratio is None else ratio <= 1.5,
+        )
+    largest = max((p for p in _points(results) if p["way"] == "product"), key=lambda p: p["clients"], default=None)
+    if largest is not None and largest.get("rss_kib_per_client") is not None:
+        kib = largest["rss_kib_per_client"]
+        add(f"≤ 150 KiB server memory per client (at {largest['clients']})", f"{kib:.0f} KiB", kib <= 150)
+    rooms = {r["messages"]: r for r in (results.get("history") or {}).get("rooms", [])}
+    if 1000 in rooms and 100_000 in rooms:
+        for kind, label in (("first_page_ms", "first page"), ("load_more_ms", "Load more")):
+            small, large = rooms[1000][kind]["p50"], rooms[100_000][kind]["p50"]
+            ratio = large / small
+            add(
+                f"history {label} p50 at 100k ≤ 1.2 x 1k and ≤ 20 ms",
+                f"{large:.1f} ms vs {small:.1f} ms = {ratio:.2f}x",
+                ratio <= 1.2 and large <= 20,
+            )
+    write = results.get("write_path")
+    if write:
+        rate = write["messages_per_second"]
+        add("≥ 300 msg/s on the write path (one process)", f"{rate:.0f} msg/s", rate >= 300)
+    return rows
+
+
+def harness_problems(results: dict[str, Any]) -> list[str]:
+    """What says the harness itself is broken (as opposed to a way that collapsed under load)."""
+    problems = []
+    smallest: dict[str, dict[str, Any]] = {}
+    for point in _points(results):
+        if point["way"] not in smallest or point["clients"] < smallest[point["way"]]["clients"]:
+            smallest[point["way"]] = point
+    for way, point in smallest.items():
+        if point.get("error"):
+            problems.append(f"{way} at {point['clients']}: {point['error']}")
+        elif not point.get("received"):
+            problems.append(f"{way} at {point['clients']}: no client received anything")
+    settings = results.get("settings", {})
+    if "fanout" in settings.get("only", "") and not smallest:
+        problems.append("no fan-out point was measured")
+    if "write" in settings.get("only", "") and not (results.get("write_path") or {}).get("messages"):
+        problems.append("the write path stored nothing")
+    if "history" in settings.get("only", "") and not (results.get("history") or {}).get("rooms"):
+        problems.append("no history page was read")
+    return problems
+
+
+def _fanout_table(results: dict[str, Any]) -> list[str]:
+    baseline = _baseline_cpu(results)
+    lines = [
+        "| way | clients | connected | CPU/msg (ms) | fan-out CPU per client (µs) | p50 (ms) | p99 (ms) | max (ms) "
+        "| lost | dropped | RSS/client (KiB) | idle CPU (% core per 1000) | clients' CPU (cores) | rest of machine "
+        "(cores) | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for p in _points(results):
+        latency = p.get("latency_ms") or {}
+        note = p.get("error", "")
+        if not note and p.get("collapsed"):
+            note = "collapsed" if p.get("lost") or p.get("dropped") else "post errors"
+        if p.get("post_errors"):
+            note += f" ({p['post_errors']} of {p['posted']} posts failed)"
+        lines.append(
+            f"| {LABELS.get(p['way'], p['way'])} | {p['clients']:,} | {_f(p.get('connected'))} "
+            f"| {_f(p.get('cpu_ms_per_msg'), 2)} | {_f(_per_client_us(p, baseline), 0)} "
+            f"| {_f(latency.get('p50'))} | {_f(latency.get('p99'))} | {_f(latency.get('max'))} "
+            f"| {_f(p.get('lost'))} | {_f(p.get('dropped'))} | {_f(p.get('rss_kib_per_client'), 0)} "
+            f"| {_f(idle_pct_per_1000(p, results), 1)} | {_f(p.get('client_cpu_cores'), 2)} "
+            f"| {_f(p.get('other_cpu_cores'), 2)} | {note} |"
+        )
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    settings = results.get("settings", {})
+    machine = results.get("machine", {})
+    baseline = _baseline_cpu(results)
+    out = [
+        "# Benchmarks",
+        "",
+        "Written by `bench/` (do not edit by hand; every run overwrites this file, `benchmarks.json` and "
+        "`benchmarks.png`).",
+        "",
+        f"Run {results.get('started')} to {results.get('finished')} ({results.get('minutes', 0):.1f} min):",
+        "",
+        "```",
+        'eval "$(scripts/services.sh start)"',
+        results.get("command", ""),
+        "```",
+        "",
+        "## Targets",
+        "",
+        "Ratios come from the same run.",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    out += [f"| {t['target']} | {t['measured']} | {_f(t['met'])} |" for t in results.get("targets", [])]
+    if results.get("fanout"):
+        out += [
+            "",
+            "## Fan-out",
+            "",
+            f"A sender posts {_f(settings.get('rate'))} messages/s through `POST /api/messages` for "
+            f"{_f(settings.get('duration'))} s; every connected tab should receive every message. Each point runs on a "
+            "freshly started server (`python -m bench.server --way <way>`, wired like `main.py`, DynamoDB Local and "
+            f"Redis), with {results.get('page_size')} messages in the room so every view starts with "
+            f"{results.get('page_size')} (CHAT_PAGE_SIZE={results.get('page_size')}).",
+            "",
+            "- **CPU/msg**: server CPU (all threads, /proc/<pid>/stat) from the first post until every tab had every "
+            "message, minus the idle CPU of the same tabs for the same time, divided by the messages posted. It "
+            "includes the post itself (API, DynamoDB write, Redis publish): "
+            + (f"{baseline:.2f} ms with 0 clients." if baseline is not None else "not measured in this run.")
+            + " **Fan-out CPU per client** is CPU/msg minus that, divided by the clients.",
+            "- **p50/p99/max**: from the start of the POST to the frame carrying the message arriving at a tab, over "
+            "every (tab, message).",
+            "- **lost**: messages posted (201) x tabs connected at the start - arrivals; **dropped**: sockets "
+            "closed by the server during the run.",
+            "- **RSS/client**: (server RSS with the tabs connected - RSS after one warm-up tab, 0 connected) / "
+            "clients.",
+            "- **idle CPU**: server CPU with the tabs connected and nothing posted, minus the idle CPU of the "
+            f"0-client server ({100 * _baseline_idle(results):.1f}% of a core), per 1,000 clients.",
+            "- **clients**: browser tabs at the protocol level (`bench/tab.py`): the page request with the "
+            "browser's cookie (product: logged in through a bench-only route that writes the session the Join button "
+            "writes), then NiceGUI's Socket.IO WebSocket on its own connection with the query nicegui.js sends, "
+            "offering permessage-deflate as browsers do"
+            + ("" if settings.get("deflate", True) else " (**not** in this run: `--no-deflate`)")
+            + ", answering pings, acknowledging outbox messages every 3 s, and (product) joining the room like "
+            f"`message_list.js`; spread over up to {settings.get('client_procs')} client processes. Static assets "
+            "are not fetched.",
+            "- **clients' CPU / rest of machine**: the client processes' CPU, and everything else on the machine "
+            "(DynamoDB Local, Redis, other users) during the active window; the machine has "
+            f"{machine.get('cpus')} CPUs, so a busy rest of machine slows every way alike.",
+            "",
+            *_fanout_table(results),
+            "",
+            "![latency and CPU against clients](benchmarks.png)",
+        ]
+    product = [p for p in _points(results) if p["way"] == "product"]
+    if product:
+        out += [
+            "",
+            "## Memory and idle CPU (product)",
+            "",
+            "| clients | RSS (MiB) | RSS with 0 (MiB) | KiB per client "
+            "| idle server CPU (% of a core) | per 1,000 clients |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {p['clients']:,} | {_f(p.get('rss_mib'))} | {_f(p.get('rss_empty_mib'))} "
+            f"| {_f(p.get('rss_kib_per_client'), 0)} | {_f(100 * (p.get('idle_cpu_cores') or 0), 1)} "
+            f"| {_f(idle_pct_per_1000(p, results), 1)} |"
+            for p in product
+        ]
+    history = results.get("history")
+    if history:
+        out += [
+            "",
+            "## History pages (DynamoDB Local)",
+            "",
+            f"`MessageStore.page(limit={history['page_size']})` as the chat view calls it (through the storage "
+            "threads), "
+            f"{history['samples']} calls each after 10 warm-up calls. Load more: the page after the first; deep: from "
+            "a random message of the room.",
+            "",
+            "| messages in the room | written in (s) | first page p50 / p99 (ms) | Load more p50 / p99 (ms) "
+            "| Load more, deep p50 / p99 (ms) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for room in history["rooms"]:
+            kinds = ("first_page_ms", "load_more_ms", "load_more_deep_ms")
+            cells = " | ".join(f"{room[k]['p50']:.1f} / {room[k]['p99']:.1f}" for k in kinds)
+            out.append(f"| {room['messages']:,} | {room['write_seconds']:.1f} | {cells} |")
+    write = results.get("write_path")
+    if write:
+        out += [
+            "",
+            "## Write path (one process)",
+            "",
+            f"`ChatService.send` from {write['concurrency']} concurrent loops for {write['seconds']:.0f} s against "
+            "DynamoDB Local and Redis, with the process's subscriber running (it receives its own publishes and drops "
+            "them as seen).",
+            "",
+            f"- **{write['messages_per_second']:.0f} messages/s** ({write['messages']:,} messages); send p50 "
+            f"{write['send_ms']['p50']:.1f} ms, p99 {write['send_ms']['p99']:.1f} ms.",
+            f"- CPU per message: this process {write['process_cpu_ms_per_msg']:.2f} ms "
+            f"({write['process_cpu_cores']:.2f} cores busy), "
+            f"DynamoDB Local {_f(write.get('dynamodb_local_cpu_ms_per_msg'), 2)} ms, "
+            f"Redis {_f(write.get('redis_cpu_ms_per_msg'), 3)} ms.",
+            "",
+            "| stage | p50 (ms) | p99 (ms) |",
+            "|---|---:|---:|",
+            *(f"| {stage} | {s['p50']:.1f} | {s['p99']:.1f} |" for stage, s in write["stages_ms"].items()),
+            "",
+            f"Profile: `{Path(str(write['profile'])).name}`."
+            if str(write.get("profile", "")).endswith(".txt")
+            else f"Profile: {write.get('profile', 'not taken')}.",
+        ]
+    out += [
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine.get('cpu_model')}, {machine.get('cpus')} CPUs; memory {machine.get('memory_total')}; "
+        f"Linux {machine.get('kernel')}; Python {machine.get('python')}; load average at start "
+        f"{', '.join(f'{v:.2f}' for v in machine.get('load_average', []))}.",
+        "",
+        "```",
+        str(machine.get("free_m", "")),
+        "```",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def plot(json_path: Path, png_path: Path) -> None:
+    """Draw the plot in a throwaway environment with matplotlib (nothing is added to the project)."""
+    uv = shutil.which("uv")
+    if uv is None:
+        log("no plot: uv is not available")
+        return
+    command = [uv, "run", "--no-sync", "--with", "matplotlib", "python", "-m", "bench.plot"]
+    command += [str(json_path), str(png_path)]
+    try:
+        subprocess.run(command, cwd=REPO, check=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log(f"no plot: {exc}")

@@ -1,0 +1,63 @@
+"""The sender: posts numbered messages through the JSON API at a fixed rate, as a bot or integration would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass(slots=True)
+class Post:
+    number: int
+    sent_at: float  # monotonic, when the request started
+    status: int = 0  # 0: no answer (timeout or connection error)
+    seconds: float = 0.0
+
+
+class Sender:
+    def __init__(self, base_url: str, *, timeout: float) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+        self._token = ""
+        self.posts: list[Post] = []  # kept here too, so a run that is cut off still tells what it sent
+
+    async def join(self, name: str) -> None:
+        response = await self._http.post("/api/sessions", json={"name": name})
+        response.raise_for_status()
+        self._token = response.json()["token"]
+
+    async def run(self, *, count: int, rate: float, text: str) -> list[Post]:
+        """Post ``count`` messages, message i at start + i / rate whatever the answers do; ``text`` gets .format(i)."""
+        posts = [Post(number=i, sent_at=0.0) for i in range(count)]
+        self.posts = posts
+        start = time.monotonic() + 0.05
+        tasks = []
+        for post in posts:
+            post.sent_at = start + post.number / rate  # until it is really sent
+            delay = start + post.number / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(self._post(post, text.format(post.number))))
+        await asyncio.gather(*tasks)
+        return posts
+
+    async def _post(self, post: Post, text: str) -> None:
+        post.sent_at = time.monotonic()
+        try:
+            response = await self._http.post(
+                "/api/messages", json={"text": text}, headers={"Authorization": f"Bearer {self._token}"}
+            )
+            post.status = response.status_code
+        except httpx.HTTPError:
+            post.status = 0
+        post.seconds = time.monotonic() - post.sent_at
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,154 @@
+"""Client processes: each holds a share of the tabs, so the client side does not starve on one event loop.
+
+The orchestrator talks to a worker over a Pipe with small commands; every answer carries the worker's CPU time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import re
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx
+
+from .tab import Tab, TabSpec
+
+_ACK_INTERVAL = 3.0  # nicegui.js: setInterval(() => ack(), 3000)
+
+
+@dataclass(slots=True)
+class OpenOrder:
+    spec: TabSpec
+    names: list[str]
+    concurrency: int
+    timeout: float
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.tabs: list[Tab] = []
+        self._acker: asyncio.Task[None] | None = None
+
+    async def open(self, order: OpenOrder) -> dict[str, Any]:
+        started = time.monotonic()
+        limit = asyncio.Semaphore(order.concurrency)
+        errors: list[str] = []
+        limits = httpx.Limits(max_connections=order.concurrency, max_keepalive_connections=order.concurrency)
+        async with httpx.AsyncClient(
+            base_url=order.spec.base_url, limits=limits, timeout=order.timeout, trust_env=False
+        ) as http:
+
+            async def one(name: str) -> None:
+                tab = Tab(name=name, spec=order.spec)
+                async with limit:
+                    try:
+                        await asyncio.wait_for(tab.open(http, wait=order.timeout), order.timeout * 2)
+                    except Exception as exc:
+                        errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                        await tab.close()
+                        return
+                self.tabs.append(tab)
+
+            await asyncio.gather(*(one(name) for name in order.names))
+        if self._acker is None:
+            self._acker = asyncio.create_task(self._ack_forever())
+        seconds = time.monotonic() - started
+        return {"ok": len(self.tabs), "failed": len(errors), "errors": errors[:5], "seconds": seconds}
+
+    async def _ack_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_ACK_INTERVAL)
+            await asyncio.gather(*(tab.ack() for tab in self.tabs))
+
+    def arm(self, pattern: str) -> dict[str, Any]:
+        compiled = re.compile(pattern)
+        for tab in self.tabs:
+            tab.seen.clear()
+            tab.pattern = compiled
+        return {"live": self.live()}
+
+    def live(self) -> int:
+        return sum(1 for tab in self.tabs if tab.dropped_at is None)
+
+    def count(self) -> dict[str, Any]:
+        return {"seen": sum(len(tab.seen) for tab in self.tabs), "live": self.live()}
+
+    def collect(self) -> dict[str, Any]:
+        return {
+            "seen": [dict(tab.seen) for tab in self.tabs],
+            "dropped_at": [tab.dropped_at for tab in self.tabs if tab.dropped_at is not None],
+            "live": self.live(),
+        }
+
+    async def close(self) -> dict[str, Any]:
+        if self._acker is not None:
+            self._acker.cancel()
+        await asyncio.gather(*(tab.close() for tab in self.tabs))
+        return {}
+
+
+async def _serve(conn: Connection) -> None:
+    worker = _Worker()
+    loop = asyncio.get_running_loop()
+    while True:
+        command, argument = await loop.run_in_executor(None, conn.recv)
+        if command == "open":
+            answer = await worker.open(argument)
+        elif command == "arm":
+            answer = worker.arm(argument)
+        elif command == "count":
+            answer = worker.count()
+        elif command == "collect":
+            answer = worker.collect()
+        elif command == "close":
+            answer = await worker.close()
+        else:
+            answer = {"error": f"unknown command {command!r}"}
+        answer["cpu"] = time.process_time()
+        conn.send(answer)
+        if command == "close":
+            return
+
+
+def _main(conn: Connection) -> None:
+    try:
+        import uvloop  # the clients are not what is measured: the cheaper they run, the less they disturb
+
+        uvloop.run(_serve(conn))
+    except ImportError:
+        asyncio.run(_serve(conn))
+
+
+class WorkerHandle:
+    """The orchestrator's side of one client process."""
+
+    def __init__(self, context: multiprocessing.context.SpawnContext) -> None:
+        self._conn, child = context.Pipe()
+        self.process = context.Process(target=_main, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+
+    async def call(self, command: str, argument: Any = None, *, wait: float = 60.0) -> dict[str, Any]:
+        """Send a command and wait for its answer; raises TimeoutError when the worker does not answer in time."""
+        self._conn.send((command, argument))
+
+        def receive() -> dict[str, Any]:
+            if not self._conn.poll(wait):
+                raise TimeoutError(f"client process did not answer {command!r} within {wait:.0f} s")
+            answer: dict[str, Any] = self._conn.recv()
+            return answer
+
+        return await asyncio.get_running_loop().run_in_executor(None, receive)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)

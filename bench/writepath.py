@@ -1,0 +1,236 @@
+"""The write path: how many messages one process can store and announce, and where the time goes.
+
+Run as its own process (``python -m bench.writepath``) so the numbers and the profile belong to it alone: one
+Runtime wired like the app's (real DynamoDB Local and Redis, the subscriber running), a session, and
+``concurrency`` loops calling ``ChatService.send`` for ``seconds``. Each stage is timed by wrapping the stores'
+methods on the instances; py-spy (sampling whichever thread holds the GIL) says where the CPU goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from chat.runtime import Runtime
+from chat.settings import Settings
+
+from . import procstat
+from .serverproc import REPO, Backends
+from .stats import summary
+
+_MEASURING = "measuring"
+
+
+def _service_pid(marker: str) -> int | None:
+    """The pid of a local service (DynamoDB Local, redis-server) by a marker in its command line."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            return int(entry.name)
+    return None
+
+
+def _timed(obj: Any, name: str, stage: str, times: dict[str, list[float]]) -> None:
+    original: Callable[..., Awaitable[Any]] = getattr(obj, name)
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            times[stage].append((time.perf_counter() - started) * 1000)
+
+    setattr(obj, name, wrapper)
+
+
+async def _loop(seconds: float, concurrency: int) -> dict[str, Any]:
+    runtime = Runtime(Settings.from_env())
+    runtime.prepare()
+    await runtime.start()
+    service = runtime.service
+    session = await service.register(f"writer{secrets.token_hex(3)}")
+    stages: dict[str, list[float]] = collections.defaultdict(list)
+    _timed(service._users, "by_name", "check: session (DynamoDB GetItem)", stages)
+    _timed(service._messages, "put", "do: store (DynamoDB PutItem)", stages)
+    _timed(runtime.bus, "publish", "announce: Redis PUBLISH", stages)
+    sends: list[float] = []
+
+    async def sender(until: float, record: bool) -> None:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            await service.send(session, "a message on the write path, about as long as a chat line.")
+            if record:
+                sends.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(sender(time.monotonic() + 1.0, False) for _ in range(concurrency)))  # warm-up
+    stages.clear()
+    dynamo_pid = _service_pid("DynamoDBLocal")
+    redis_pid = _service_pid("redis-server")
+    others0 = {pid: procstat.cpu_seconds(pid) for pid in (dynamo_pid, redis_pid) if pid}
+    print(_MEASURING, flush=True)
+    cpu0, t0 = time.process_time(), time.monotonic()
+    await asyncio.gather(*(sender(t0 + seconds, True) for _ in range(concurrency)))
+    cpu1, t1 = time.process_time(), time.monotonic()
+    others1 = {pid: procstat.cpu_seconds(pid) for pid in others0}
+    await runtime.stop()
+    count = len(sends)
+
+    def per_message(pid: int | None) -> float | None:
+        return 1000 * (others1[pid] - others0[pid]) / count if pid in others0 and count else None
+
+    return {
+        "seconds": t1 - t0,
+        "concurrency": concurrency,
+        "messages": count,
+        "messages_per_second": count / (t1 - t0),
+        "send_ms": summary(sends),
+        "stages_ms": {stage: summary(values) for stage, values in stages.items()},
+        "process_cpu_ms_per_msg": 1000 * (cpu1 - cpu0) / count if count else None,
+        "process_cpu_cores": (cpu1 - cpu0) / (t1 - t0),
+        "dynamodb_local_cpu_ms_per_msg": per_message(dynamo_pid),
+        "redis_cpu_ms_per_msg": per_message(redis_pid),
+    }
+
+
+# -- the profile --------------------------------------------------------------------------------------------
+_AREAS = [
+    ("botocore / boto3 (request building, signing, parsing)", ("botocore/", "boto3/", "jmespath/", "dateutil/")),
+    ("urllib3 / http.client / sockets", ("urllib3/", "http/client", "socket.py", "ssl.py", "selectors.py")),
+    ("redis-py", ("redis/",)),
+    ("asyncio event loop", ("asyncio/", "uvloop")),
+    ("thread pool hand-off", ("concurrent/futures", "threading.py", "queue.py")),
+    ("chat (the product)", ("chat/",)),
+    ("json", ("json/",)),
+    ("logging", ("logging/",)),
+]
+
+
+def _area(frame: str) -> str:
+    for area, markers in _AREAS:
+        if any(marker in frame for marker in markers):
+            return area
+    return "other"
+
+
+def summarize_profile(raw: str, *, header: str) -> str:
+    """Turn py-spy's collapsed stacks into a text summary: by area, by thread, top functions."""
+    self_samples: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    areas: collections.Counter[str] = collections.Counter()
+    threads: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        self_samples[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        # attribute a sample to the innermost frame that belongs to a known area
+        areas[next((a for a in map(_area, reversed(frames)) if a != "other"), "other")] += count
+        threads["storage threads (boto3 calls)" if "Thread._bootstrap" in frames[0] else "event loop thread"] += count
+    if not total:
+        return header + "\nno samples\n"
+
+    def table(title: str, counter: collections.Counter[str], limit: int) -> list[str]:
+        lines = [f"\n{title}", f"{'share':>7}  {'samples':>7}  what"]
+        lines += [f"{100 * n / total:6.1f}%  {n:7d}  {what}" for what, n in counter.most_common(limit)]
+        return lines
+
+    lines = [header, f"samples: {total}"]
+    lines += table("By thread", threads, 5)
+    lines += table("By area (innermost frame in a known library)", areas, 12)
+    lines += table("Top functions by own samples", self_samples, 25)
+    lines += table("Top functions including callees", inclusive, 30)
+    return "\n".join(lines) + "\n"
+
+
+def _child(command: list[str], env: dict[str, str], seconds: float, spy: list[str] | None) -> None:
+    """Run the measuring child; with ``spy``, attach py-spy once the warm-up is over, for the measured seconds."""
+    child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:  # the child prints one line when the measured loop starts
+            if line.strip() == _MEASURING:
+                break
+        if spy is not None:
+            duration = str(max(1, int(seconds) - 1))
+            subprocess.run([*spy, "--pid", str(child.pid), "--duration", duration], check=True, timeout=seconds + 60)
+        if child.wait(timeout=seconds + 120) != 0:
+            raise RuntimeError(f"the write-path process exited with {child.returncode}")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def run(
+    backends: Backends, *, seconds: float, concurrency: int, profile_to: Path | None, work_dir: Path
+) -> dict[str, Any]:
+    """Measure in a child process; then, when asked, profile a second child with py-spy."""
+    env = backends.env()
+    env["CHAT_STORAGE_SECRET"] = secrets.token_urlsafe(32)
+    out = work_dir / "writepath.json"
+    command = [sys.executable, "-m", "bench.writepath", "--seconds", str(seconds), "--concurrency", str(concurrency)]
+    _child([*command, "--json-out", str(out)], env, seconds, None)
+    result: dict[str, Any] = json.loads(out.read_text())
+    if profile_to is None:
+        return result
+    uvx = shutil.which("uvx")
+    if uvx is None:
+        result["profile"] = "not taken: uvx is not available"
+        return result
+    raw = work_dir / "writepath.pyspy"
+    spy = [uvx, "py-spy", "record", "--gil", "--nonblocking", "--rate", "100", "--format", "raw", "--output", str(raw)]
+    profiled = work_dir / "writepath-profiled.json"
+    try:
+        _child([*command, "--json-out", str(profiled)], env, seconds, spy)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        result["profile"] = f"not taken: {exc}"
+        return result
+    under = json.loads(profiled.read_text())
+    header = (
+        "Write path profile: py-spy record --gil --nonblocking --rate 100, attached for the measured loop only\n"
+        "(each sample is the thread holding the GIL, so this is where the process's Python CPU goes)\n"
+        f"command: python -m bench.writepath --seconds {seconds} --concurrency {concurrency}\n"
+        f"under the profiler: {under['messages_per_second']:.0f} msg/s "
+        f"(without it: {result['messages_per_second']:.0f} msg/s)\n"
+        f"CPU per message: this process {under['process_cpu_ms_per_msg']:.2f} ms "
+        f"({under['process_cpu_cores']:.2f} cores busy); "
+        f"DynamoDB Local {under['dynamodb_local_cpu_ms_per_msg'] or 0:.2f} ms; "
+        f"Redis {under['redis_cpu_ms_per_msg'] or 0:.3f} ms"
+    )
+    profile_to.parent.mkdir(parents=True, exist_ok=True)
+    profile_to.write_text(summarize_profile(raw.read_text(), header=header))
+    result["profile"] = str(profile_to.relative_to(REPO) if profile_to.is_relative_to(REPO) else profile_to)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="the write path, in one process")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--json-out", type=Path, required=True)
+    arguments = parser.parse_args()
+    os.environ.setdefault("CHAT_STORAGE_SECRET", secrets.token_urlsafe(32))
+    measured = asyncio.run(_loop(arguments.seconds, arguments.concurrency))
+    arguments.json_out.write_text(json.dumps(measured))
