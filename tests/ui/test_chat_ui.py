@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 from nicegui.testing.user import User
 
+from chat.errors import StorageUnavailable
+from chat.models import Message
 from components.message_list import MessageList
 
 from .conftest import ChatApp, join
@@ -144,3 +148,34 @@ async def test_reload_keeps_the_session(chat_app: ChatApp) -> None:
     await user.open("/")
     await user.should_see(marker="messages")
     await user.should_see("Stay")
+
+
+async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_once(
+    chat_app: ChatApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = chat_app.new_user()
+    await join(user, "Patient")
+    store = chat_app.service._messages
+    real_put = store.put
+
+    async def unreachable(message: Message) -> bool:
+        raise StorageUnavailable("The message store cannot be reached right now.")
+
+    monkeypatch.setattr(store, "put", unreachable)
+    await send(user, "keep me")
+    (element,) = user.find(MessageList).elements
+    assert isinstance(element, MessageList)
+    await eventually(lambda: _assert_equal([element.item(k)["status"] for k in element.keys], ["failed"]))  # type: ignore[index]
+    (key,) = element.keys
+    assert element.item(key)["text"] == "keep me"  # type: ignore[index]
+    assert "cannot be reached" in element.item(key)["error"]  # type: ignore[index]
+    assert (await chat_app.service.history()).messages == []
+
+    monkeypatch.setattr(store, "put", real_put)
+    # the Retry button lives in the browser: deliver its event as the browser would
+    for listener in element._event_listeners.values():
+        if listener.type == "retry":
+            listener.handler(GenericEventArguments(sender=element, client=element.client, args=key))
+    await eventually(lambda: _assert_equal(element.item(key).get("status"), None))  # type: ignore[union-attr]
+    stored = (await chat_app.service.history()).messages
+    assert [(m.key, m.text) for m in stored] == [(key, "keep me")]  # the same key: one message, not two
