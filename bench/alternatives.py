@@ -101,7 +101,7 @@ def _install_redis_per_client(runtime: Runtime) -> None:
     """(c) the seed's design: every page opens its own Redis subscription and adds a label per message."""
     assert runtime.settings.redis_url is not None
     redis = Redis.from_url(runtime.settings.redis_url)  # a pool: each subscription holds a connection of its own
-    channel = channel_name(runtime.settings.room)
+    channel = channel_name(runtime.settings.room, runtime.settings.table_prefix)  # as chat/runtime.py names it
 
     async def follow(column: ui.column) -> None:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)

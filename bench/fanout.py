@@ -46,6 +46,17 @@ class FanoutConfig:
     deflate: bool = True
 
 
+def _pauses_in(pauses: list[list[float]], start: float, end: float) -> dict[str, float | int]:
+    """Garbage-collector pauses of at least 1 ms that ended within [start, end] (monotonic seconds)."""
+    inside = [(generation, seconds) for ended, generation, seconds in pauses if start <= ended <= end]
+    return {
+        "pauses": len(inside),
+        "gen2": sum(1 for generation, _ in inside if generation == 2),
+        "total_ms": 1000 * sum(seconds for _, seconds in inside),
+        "max_ms": 1000 * max((seconds for _, seconds in inside), default=0.0),
+    }
+
+
 def log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
@@ -138,6 +149,7 @@ class Point:
         cpu0, sys0, workers0, t0 = server.cpu(), procstat.SystemCpu.read(), await self._worker_cpu(), time.monotonic()
         await asyncio.sleep(c.idle_duration)
         cpu1, sys1, workers1, t1 = server.cpu(), procstat.SystemCpu.read(), await self._worker_cpu(), time.monotonic()
+        idle_window = (t0, t1)
         idle_rate = (cpu1 - cpu0) / (t1 - t0)
         r["idle_cpu_cores"] = idle_rate
         r["idle_client_cpu_cores"] = (workers1 - workers0) / (t1 - t0)
@@ -180,14 +192,25 @@ class Point:
         window = t1 - t0
 
         latencies: list[float] = []
-        received = 0
+        by_message: dict[int, list[float]] = {}
         for answer in collected:
             for tab_seen in answer["seen"]:
                 for number, arrived in tab_seen.items():
                     post = ok.get(number)
                     if post is not None:
-                        received += 1
-                        latencies.append((arrived - post.sent_at) * 1000)
+                        latency = (arrived - post.sent_at) * 1000
+                        latencies.append(latency)
+                        by_message.setdefault(number, []).append(latency)
+        received = len(latencies)
+        # per message: when half the tabs had it and when the last one did, to tell a slow message from slow tabs
+        r["per_message_ms"] = [[n, summary(values)["p50"], max(values)] for n, values in sorted(by_message.items())]
+        try:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=3, trust_env=False) as http:
+                pauses = (await http.get("/bench/gc")).json()["pauses"]
+            r["gc_idle"] = _pauses_in(pauses, *idle_window)
+            r["gc_active"] = _pauses_in(pauses, t0, t1)
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass  # a collapsed server does not answer; the pauses are then not the story
         dropped_times = [d for a in collected for d in a["dropped_at"]]
         fanout_cpu = (cpu1 - cpu0) - idle_rate * window
         r.update(

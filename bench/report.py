@@ -62,6 +62,10 @@ def _f(value: Any, digits: int = 1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _gc(pauses: dict[str, Any] | None) -> str:
+    return "-" if not pauses else f"{pauses['pauses']} / {pauses['max_ms']:.0f}"
+
+
 def _x(ratio: float | None, digits: int) -> str:
     return "not measured" if ratio is None else f"{ratio:.{digits}f}x"
 
@@ -153,9 +157,9 @@ def _fanout_table(results: dict[str, Any]) -> list[str]:
     baseline = _baseline_cpu(results)
     lines = [
         "| way | clients | connected | CPU/msg (ms) | fan-out CPU per client (µs) | p50 (ms) | p99 (ms) | max (ms) "
-        "| lost | dropped | RSS/client (KiB) | idle CPU (% core per 1000) | clients' CPU (cores) | rest of machine "
-        "(cores) | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| lost | dropped | GC pauses (n / max ms) | RSS/client (KiB) | idle CPU (% core per 1000) | clients' CPU "
+        "(cores) | rest of machine (cores) | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for p in _points(results):
         latency = p.get("latency_ms") or {}
@@ -168,7 +172,8 @@ def _fanout_table(results: dict[str, Any]) -> list[str]:
             f"| {LABELS.get(p['way'], p['way'])} | {p['clients']:,} | {_f(p.get('connected'))} "
             f"| {_f(p.get('cpu_ms_per_msg'), 2)} | {_f(_per_client_us(p, baseline), 0)} "
             f"| {_f(latency.get('p50'))} | {_f(latency.get('p99'))} | {_f(latency.get('max'))} "
-            f"| {_f(p.get('lost'))} | {_f(p.get('dropped'))} | {_f(p.get('rss_kib_per_client'), 0)} "
+            f"| {_f(p.get('lost'))} | {_f(p.get('dropped'))} | {_gc(p.get('gc_active'))} "
+            f"| {_f(p.get('rss_kib_per_client'), 0)} "
             f"| {_f(idle_pct_per_1000(p, results), 1)} | {_f(p.get('client_cpu_cores'), 2)} "
             f"| {_f(p.get('other_cpu_cores'), 2)} | {note} |"
         )
@@ -232,6 +237,8 @@ def markdown(results: dict[str, Any]) -> str:
             + ", answering pings, acknowledging outbox messages every 3 s, and (product) joining the room like "
             f"`message_list.js`; spread over up to {settings.get('client_procs')} client processes. Static assets "
             "are not fetched.",
+            "- **GC pauses**: the server's garbage-collector pauses of 1 ms or more during the active window "
+            "(a bench-only `gc.callbacks` probe), and the longest.",
             "- **clients' CPU / rest of machine**: the client processes' CPU, and everything else on the machine "
             "(DynamoDB Local, Redis, other users) during the active window; the machine has "
             f"{machine.get('cpus')} CPUs, so a busy rest of machine slows every way alike.",

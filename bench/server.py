@@ -6,7 +6,10 @@ python -m bench.server --way product|elements|refreshable|redis-per-client|floor
 from __future__ import annotations
 
 import argparse
+import collections
+import gc
 import sys
+import time
 
 from nicegui import app, ui
 
@@ -32,6 +35,31 @@ def _install_login(runtime: Runtime) -> None:
         return {"name": session.name}
 
 
+def _install_gc_probe() -> None:
+    """Record garbage-collector pauses (monotonic end time, generation, seconds), to explain latency tails.
+
+    Only observes: the product's wiring is untouched. Pauses under a millisecond are counted but not listed.
+    """
+    pauses: collections.deque[tuple[float, int, float]] = collections.deque(maxlen=5000)
+    counts = [0, 0, 0]
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        seconds = time.perf_counter() - started[0]
+        counts[info["generation"]] += 1
+        if seconds >= 0.001:
+            pauses.append((time.monotonic(), info["generation"], seconds))
+
+    gc.callbacks.append(on_gc)
+
+    @app.get("/bench/gc")
+    def gc_pauses() -> dict[str, object]:
+        return {"counts": counts, "pauses": list(pauses)}
+
+
 if __name__ in {"__main__", "__mp_main__"}:
     parser = argparse.ArgumentParser(description="sinchchat with one bench-only way of pushing messages")
     parser.add_argument("--way", choices=alternatives.WAYS, default="product")
@@ -48,6 +76,7 @@ if __name__ in {"__main__", "__mp_main__"}:
         sys.exit(f"bench server: {exc}")
     install(runtime)
     _install_login(runtime)
+    _install_gc_probe()
     alternatives.install(runtime, arguments.way)
     ui.run(
         title="sinchchat",
