@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
         "machine": procstat.machine(),
         "page_size": backends.page_size,
     }
-    load = results["machine"]["load_average"][0]  # type: ignore[index]
+    load = results["machine"]["load_average"][0]
     if load > 0.5:
         log(f"the machine is not quiet (load average {load:.2f}): other work will slow every way alike")
     db, tables = open_tables(backends)

@@ -100,7 +100,8 @@ def _install_refreshable(runtime: Runtime) -> None:
 def _install_redis_per_client(runtime: Runtime) -> None:
     """(c) the seed's design: every page opens its own Redis subscription and adds a label per message."""
     assert runtime.settings.redis_url is not None
-    redis = Redis.from_url(runtime.settings.redis_url)  # a pool: each subscription holds a connection of its own
+    # each subscription holds a connection of its own; redis-py 8 caps a pool at 100 connections unless told
+    redis = Redis.from_url(runtime.settings.redis_url, max_connections=1_000_000)
     channel = channel_name(runtime.settings.room, runtime.settings.table_prefix)  # as chat/runtime.py names it
 
     async def follow(column: ui.column) -> None:

@@ -89,6 +89,16 @@ class Point:
         answers = await asyncio.gather(*(w.call("count", wait=30) for w in self.workers))
         return float(sum(a["cpu"] for a in answers))
 
+    async def _objects(self) -> int | None:
+        """How many objects the server's garbage collector tracks (what a full collection visits)."""
+        assert self.server is not None
+        try:
+            async with httpx.AsyncClient(base_url=self.server.base_url, timeout=10, trust_env=False) as http:
+                count = (await http.get("/bench/gc", params={"objects": "true"})).json()["objects"]
+                return int(count)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
     async def measure(self) -> None:
         c = self.config
         r = self.result
@@ -114,6 +124,7 @@ class Point:
         await asyncio.sleep(_RECONNECT_TIMEOUT + 1.5)
         rss_empty = server.rss()
         r["rss_empty_mib"] = rss_empty / 2**20
+        objects_empty = await self._objects()
 
         if self.clients:
             context = multiprocessing.get_context("spawn")
@@ -142,8 +153,12 @@ class Point:
         await asyncio.sleep(_SETTLE)
         rss_full = server.rss()
         r["rss_mib"] = rss_full / 2**20
+        objects_full = await self._objects()
         if self.clients:
             r["rss_kib_per_client"] = (rss_full - rss_empty) / 1024 / self.clients
+            if objects_empty is not None and objects_full is not None:
+                r["gc_objects"] = objects_full
+                r["gc_objects_per_client"] = (objects_full - objects_empty) / self.clients
 
         # idle: the connected tabs, nothing posted
         cpu0, sys0, workers0, t0 = server.cpu(), procstat.SystemCpu.read(), await self._worker_cpu(), time.monotonic()

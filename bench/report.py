@@ -253,13 +253,17 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "## Memory and idle CPU (product)",
             "",
-            "| clients | RSS (MiB) | RSS with 0 (MiB) | KiB per client "
+            "Objects: what the garbage collector tracks (`len(gc.get_objects())`), i.e. what every full collection "
+            "walks; its pauses are in the fan-out table.",
+            "",
+            "| clients | RSS (MiB) | RSS with 0 (MiB) | KiB per client | objects | objects per client "
             "| idle server CPU (% of a core) | per 1,000 clients |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         out += [
             f"| {p['clients']:,} | {_f(p.get('rss_mib'))} | {_f(p.get('rss_empty_mib'))} "
-            f"| {_f(p.get('rss_kib_per_client'), 0)} | {_f(100 * (p.get('idle_cpu_cores') or 0), 1)} "
+            f"| {_f(p.get('rss_kib_per_client'), 0)} | {_f(p.get('gc_objects'))} "
+            f"| {_f(p.get('gc_objects_per_client'), 0)} | {_f(100 * (p.get('idle_cpu_cores') or 0), 1)} "
             f"| {_f(idle_pct_per_1000(p, results), 1)} |"
             for p in product
         ]
@@ -271,8 +275,8 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"`MessageStore.page(limit={history['page_size']})` as the chat view calls it (through the storage "
             "threads), "
-            f"{history['samples']} calls each after 10 warm-up calls. Load more: the page after the first; deep: from "
-            "a random message of the room.",
+            f"{history['samples']} calls each after 10 warm-up calls, the rooms taking turns call by call. Load more: "
+            "the page after the first; deep: from a random message of the room.",
             "",
             "| messages in the room | written in (s) | first page p50 / p99 (ms) | Load more p50 / p99 (ms) "
             "| Load more, deep p50 / p99 (ms) |",

@@ -18,6 +18,7 @@ from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from components.pages import install
+from main import API_DOCS
 
 from . import alternatives
 
@@ -56,11 +57,12 @@ def _install_gc_probe() -> None:
     gc.callbacks.append(on_gc)
 
     @app.get("/bench/gc")
-    def gc_pauses() -> dict[str, object]:
-        return {"counts": counts, "pauses": list(pauses)}
+    def gc_pauses(objects: bool = False) -> dict[str, object]:
+        # counting the objects a full collection has to visit is itself a pass over the heap: only on request
+        return {"counts": counts, "pauses": list(pauses), "objects": len(gc.get_objects()) if objects else None}
 
 
-if __name__ in {"__main__", "__mp_main__"}:
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="sinchchat with one bench-only way of pushing messages")
     parser.add_argument("--way", choices=alternatives.WAYS, default="product")
     arguments = parser.parse_args()
@@ -87,5 +89,5 @@ if __name__ in {"__main__", "__mp_main__"}:
         reload=False,
         show=False,
         favicon="💬",
-        fastapi_docs={"title": "sinchchat API", "summary": "Join, read and post to the conversation.", "version": "1"},
+        fastapi_docs=API_DOCS,
     )
