@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import secrets
 import shlex
@@ -27,7 +28,7 @@ from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("fanout", "write", "history")
+PHASES = ("fanout", "memory", "write", "history")
 
 
 def _numbers(text: str) -> list[int]:
@@ -51,6 +52,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="clients offer permessage-deflate, as browsers do (--no-deflate shows what it costs the server)",
     )
+    parser.add_argument(
+        "--memory-clients", type=int, default=200, help="tabs in the traced run that attributes memory per line"
+    )
     parser.add_argument("--history-sizes", default="1000,100000", help="messages in the room (default %(default)s)")
     parser.add_argument("--history-samples", type=int, default=200, help="calls per history measurement")
     parser.add_argument("--write-seconds", type=float, default=10.0, help="seconds of the write-path loop")
@@ -66,6 +70,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.idle_duration, arguments.baseline, arguments.client_procs = 2.0, False, 2
         arguments.history_sizes, arguments.history_samples = "1000", 30
         arguments.write_seconds, arguments.profile, arguments.plot = 3.0, False, False
+        arguments.memory_clients = 10
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     arguments.out = arguments.out or REPO / "docs"
     if arguments.idle_duration is None:
@@ -76,8 +81,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return arguments
 
 
-async def _fanout(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> list[dict[str, Any]]:
-    config = FanoutConfig(
+def _config(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> FanoutConfig:
+    return FanoutConfig(
         backends=backends,
         rate=arguments.rate,
         duration=arguments.duration,
@@ -88,6 +93,10 @@ async def _fanout(arguments: argparse.Namespace, backends: Backends, work_dir: P
         work_dir=work_dir,
         deflate=arguments.deflate,
     )
+
+
+async def _fanout(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> list[dict[str, Any]]:
+    config = _config(arguments, backends, work_dir)
     points: list[dict[str, Any]] = []
     if arguments.baseline:
         points.append(await run_point("product", 0, config))
@@ -97,6 +106,14 @@ async def _fanout(arguments: argparse.Namespace, backends: Backends, work_dir: P
             points.append(await run_point(way, clients, config))
     order = {way: i for i, way in enumerate(WAYS)}
     return sorted(points, key=lambda p: (p["clients"] > 0, order[p["way"]], p["clients"]))
+
+
+async def _memory(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> list[dict[str, Any]]:
+    """The product and the floor again with allocation tracing: where each connected tab's memory goes."""
+    config = dataclasses.replace(
+        _config(arguments, backends, work_dir), trace_memory=True, duration=2.0, idle_duration=1.0, grace=5.0
+    )
+    return [await run_point(way, arguments.memory_clients, config) for way in ("floor", "product")]
 
 
 def main(argv: list[str]) -> int:
@@ -122,6 +139,8 @@ def main(argv: list[str]) -> int:
         write(db, tables, messages(backends.room, backends.page_size))  # one full history page for every view
         if "fanout" in phases:
             results["fanout"] = asyncio.run(_fanout(arguments, backends, work_dir))
+        if "memory" in phases and arguments.memory_clients:
+            results["memory"] = asyncio.run(_memory(arguments, backends, work_dir))
         if "write" in phases:
             log("write path")
             results["write_path"] = writepath.run(

@@ -44,6 +44,7 @@ class FanoutConfig:
     concurrency: int  # page loads in flight per client process
     work_dir: Path
     deflate: bool = True
+    trace_memory: bool = False  # attribute the server's memory per source line (slows it: no timings)
 
 
 def _pauses_in(pauses: list[list[float]], start: float, end: float) -> dict[str, float | int]:
@@ -99,6 +100,20 @@ class Point:
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return None
 
+    async def _memory(self, step: str) -> dict[str, Any] | None:
+        """Mark the server's traced allocations, or read what grew since the mark, by source line."""
+        assert self.server is not None
+        try:
+            async with httpx.AsyncClient(base_url=self.server.base_url, timeout=120, trust_env=False) as http:
+                if step == "mark":
+                    (await http.post("/bench/memory/mark")).raise_for_status()
+                    return None
+                answer: dict[str, Any] = (await http.get("/bench/memory", params={"top": 40})).json()
+                return answer
+        except (httpx.HTTPError, ValueError) as exc:
+            log(f"{self.label}: memory attribution failed: {exc}")
+            return None
+
     async def measure(self) -> None:
         c = self.config
         r = self.result
@@ -107,6 +122,7 @@ class Point:
             backends=c.backends,
             log_path=c.work_dir / f"server-{self.label}.log",
             storage_path=c.work_dir / f"storage-{self.label}",
+            trace_memory=c.trace_memory,
         )
         await asyncio.to_thread(self.server.wait_ready)
         server = self.server
@@ -125,6 +141,8 @@ class Point:
         rss_empty = server.rss()
         r["rss_empty_mib"] = rss_empty / 2**20
         objects_empty = await self._objects()
+        if c.trace_memory:
+            await self._memory("mark")
 
         if self.clients:
             context = multiprocessing.get_context("spawn")
@@ -159,6 +177,8 @@ class Point:
             if objects_empty is not None and objects_full is not None:
                 r["gc_objects"] = objects_full
                 r["gc_objects_per_client"] = (objects_full - objects_empty) / self.clients
+        if c.trace_memory:
+            r["memory_grown"] = await self._memory("grown")
 
         # idle: the connected tabs, nothing posted
         cpu0, sys0, workers0, t0 = server.cpu(), procstat.SystemCpu.read(), await self._worker_cpu(), time.monotonic()

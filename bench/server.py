@@ -10,17 +10,20 @@ import collections
 import gc
 import sys
 import time
+import tracemalloc
+from pathlib import Path
 
-from nicegui import app, ui
+from nicegui import app
 
 from chat.errors import ChatError
 from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from components.pages import install
-from main import API_DOCS
+from main import serve
 
 from . import alternatives
+from .serverproc import REPO
 
 # the key components/pages.py keeps the browser's session under in app.storage.user
 SESSION_KEY = "session"
@@ -62,6 +65,45 @@ def _install_gc_probe() -> None:
         return {"counts": counts, "pauses": list(pauses), "objects": len(gc.get_objects()) if objects else None}
 
 
+def _where(frame: tracemalloc.Frame) -> str:
+    """A source line as a short path: inside the package for libraries, inside the repository for ours."""
+    path = Path(frame.filename)
+    parts = path.parts
+    if "site-packages" in parts:
+        path = Path(*parts[parts.index("site-packages") + 1 :])
+    elif path.is_relative_to(REPO):
+        path = path.relative_to(REPO)
+    return f"{path}:{frame.lineno}"
+
+
+def _install_memory_probe() -> None:
+    """With PYTHONTRACEMALLOC set: the Python allocations made since a mark, by the line that made them.
+
+    Tracing slows every allocation, so a run that traces is used only for this attribution, never for timings.
+    """
+    marks: list[tracemalloc.Snapshot] = []
+
+    def snapshot() -> tracemalloc.Snapshot:
+        return tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+
+    @app.post("/bench/memory/mark")
+    def mark() -> dict[str, bool]:
+        if tracemalloc.is_tracing():
+            marks[:] = [snapshot()]
+        return {"tracing": tracemalloc.is_tracing()}
+
+    @app.get("/bench/memory")
+    def grown(top: int = 30) -> dict[str, object]:
+        if not tracemalloc.is_tracing() or not marks:
+            return {"tracing": False}
+        stats = snapshot().compare_to(marks[0], "lineno")
+        return {
+            "tracing": True,
+            "total_bytes": sum(s.size_diff for s in stats),
+            "lines": [[_where(s.traceback[0]), s.size_diff, s.count_diff] for s in stats[:top]],
+        }
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="sinchchat with one bench-only way of pushing messages")
     parser.add_argument("--way", choices=alternatives.WAYS, default="product")
@@ -79,15 +121,6 @@ if __name__ == "__main__":
     install(runtime)
     _install_login(runtime)
     _install_gc_probe()
+    _install_memory_probe()
     alternatives.install(runtime, arguments.way)
-    ui.run(
-        title="sinchchat",
-        host=settings.host,
-        port=settings.port,
-        native=False,
-        storage_secret=runtime.storage_secret,
-        reload=False,
-        show=False,
-        favicon="💬",
-        fastapi_docs=API_DOCS,
-    )
+    serve(runtime)

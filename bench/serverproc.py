@@ -69,7 +69,9 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m bench.server --way <way>``; the pid is the Python process itself, so /proc shows its CPU."""
 
-    def __init__(self, *, way: str, backends: Backends, log_path: Path, storage_path: Path) -> None:
+    def __init__(
+        self, *, way: str, backends: Backends, log_path: Path, storage_path: Path, trace_memory: bool = False
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = backends.env()
@@ -80,6 +82,8 @@ class ServerProcess:
             NICEGUI_STORAGE_PATH=str(storage_path),
             PYTHONUNBUFFERED="1",
         )
+        if trace_memory:
+            env["PYTHONTRACEMALLOC"] = "1"  # from start-up; bench/server.py reports what grew since a mark
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
