@@ -9,6 +9,8 @@ A socket that was away asks for what it missed when it joins again (the ack of t
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from nicegui import background_tasks, core
@@ -20,6 +22,10 @@ log = logging.getLogger(__name__)
 
 MESSAGES_EVENT = "sinchchat_messages"
 JOIN_EVENT = "sinchchat_join"
+
+
+# about six pages of every view's default limit: the history most open tabs show, shared by all of them
+_SHARED_PAYLOADS = 2000
 
 
 class View(Protocol):
@@ -36,6 +42,7 @@ class Broadcaster:
     def __init__(self, feed: RoomFeed) -> None:
         self.room = f"sinchchat:{feed.room}"
         self._views: dict[str, View] = {}  # by NiceGUI client id: one chat view per page
+        self._payloads: OrderedDict[str, dict[str, Any]] = OrderedDict()
         feed.subscribe(self._on_messages)
         core.sio.on(JOIN_EVENT, handler=self._on_join)
 
@@ -49,8 +56,25 @@ class Broadcaster:
     def unregister(self, client_id: str) -> None:
         self._views.pop(client_id, None)
 
+    def payloads(self, messages: Iterable[Message]) -> list[dict[str, Any]]:
+        """The messages as the browser gets them, one shared dict per key for every view of the process.
+
+        Views keep these dicts for as long as they show the message, so a thousand tabs showing the same page
+        hold one copy of it; nobody may change them.
+        """
+        shared = self._payloads
+        out = []
+        for message in messages:
+            data = shared.get(message.key)
+            if data is None:
+                data = shared[message.key] = message.to_json()
+                if len(shared) > _SHARED_PAYLOADS:
+                    shared.popitem(last=False)
+            out.append(data)
+        return out
+
     def _on_messages(self, messages: list[Message]) -> None:
-        payload = [m.to_json() for m in messages]  # once for every view of the process
+        payload = self.payloads(messages)  # once for every view of the process
         for view in list(self._views.values()):
             try:
                 view.accept(payload)

@@ -1,35 +1,58 @@
-// The message list: one light element per client that receives messages as data.
-// Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
+// The chat panel: the top bar, Load more and the message list, as one light element per client that receives
+// messages as data. Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
 export default {
   template: `
-    <div ref="scroller" class="sc-list">
-      <div class="sc-top"><slot></slot></div>
-      <div
-        v-for="m in items"
-        :key="m.key"
-        class="sc-msg"
-        :class="{ 'sc-own': m.author_key === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed' }"
-        :data-key="m.key"
-      >
-        <div class="sc-meta">
-          <span class="sc-author">{{ m.author }}</span>
-          <time class="sc-time" :datetime="m.created_at" :title="m.created_at">{{ when(m.created_at) }}</time>
-          <span v-if="m.status === 'pending'" class="sc-status">sending…</span>
-          <span v-if="m.status === 'failed'" class="sc-status sc-error">
-            not sent<span v-if="m.error">: {{ m.error }}</span>
-            <button type="button" class="sc-retry" @click="$emit('retry', m.key)">Retry</button>
-          </span>
+    <div class="sc-panel">
+      <div class="sc-bar row items-center justify-between no-wrap">
+        <div class="text-lg font-semibold">sinchchat</div>
+        <div class="row items-center gap-3 no-wrap">
+          <div class="sc-me text-slate-600">{{ name }}</div>
+          <q-btn flat dense label="Log out" @click="$emit('logout')" />
         </div>
-        <div class="sc-text">{{ m.text }}</div>
+      </div>
+      <div ref="scroller" class="sc-list">
+        <div class="sc-top">
+          <q-btn v-if="hasMore" flat label="Load more" :disable="loading" @click="loadMore" />
+          <div v-else class="text-slate-400 text-sm">This is the start of the conversation.</div>
+        </div>
+        <div
+          v-for="m in items"
+          :key="m.key"
+          class="sc-msg"
+          :class="{ 'sc-own': m.author_key === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed' }"
+          :data-key="m.key"
+        >
+          <div class="sc-meta">
+            <span class="sc-author">{{ m.author }}</span>
+            <time class="sc-time" :datetime="m.created_at" :title="m.created_at">{{ when(m.created_at) }}</time>
+            <span v-if="m.status === 'pending'" class="sc-status">sending…</span>
+            <span v-if="m.status === 'failed'" class="sc-status sc-error">
+              not sent<span v-if="m.error">: {{ m.error }}</span>
+              <button type="button" class="sc-retry" @click="$emit('retry', m.key)">Retry</button>
+            </span>
+          </div>
+          <div class="sc-text">{{ m.text }}</div>
+        </div>
       </div>
     </div>`,
   props: {
     messages: Array,
+    name: String,
     me: String,
     limit: Number,
+    more: Boolean,
   },
   data() {
-    return { items: [...(this.messages || [])] };
+    return { items: [...(this.messages || [])], hasMore: this.more, loading: false };
+  },
+  // a panel created by the Join button reaches the browser before its first page is read: the props follow
+  watch: {
+    messages(list) {
+      this.add(list || []);
+    },
+    more(value) {
+      this.hasMore = value;
+    },
   },
   mounted() {
     this.scrollToBottom();
@@ -52,6 +75,16 @@ export default {
     window.socket?.off("connect", this.onConnect);
   },
   methods: {
+    loadMore() {
+      if (this.loading) return;
+      this.loading = true;
+      this.$emit("load_more");
+    },
+    // the server's answer to Load more (and whether older messages are left, after a trim)
+    setMore(more) {
+      this.hasMore = more;
+      this.loading = false;
+    },
     // ask the server to put this socket in the room; its answer is what this view missed meanwhile
     join() {
       clearTimeout(this.joinTimer);
@@ -104,7 +137,10 @@ export default {
       this.merge(messages);
       // while the reader is scrolled up, keep everything so their place does not move
       if (follow) {
-        if (this.limit && this.items.length > this.limit) this.items.splice(0, this.items.length - this.limit);
+        if (this.limit && this.items.length > this.limit) {
+          this.items.splice(0, this.items.length - this.limit);
+          this.hasMore = true; // what was let go comes back through Load more
+        }
         this.scrollToBottom();
       }
     },

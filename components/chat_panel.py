@@ -1,4 +1,8 @@
-"""The message list element: keeps a bounded, key-ordered copy of what its browser shows."""
+"""The chat panel element (top bar, Load more, messages): keeps a bounded, key-ordered copy of what its browser shows.
+
+One element per tab, where separate NiceGUI elements for the bar and the buttons would each cost a few KiB of
+server memory per connected tab (see docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
@@ -21,18 +25,26 @@ def _payload(message: Message, status: Status = None, error: str | None = None) 
     return data
 
 
-class MessageList(ui.element, component="message_list.js"):
-    """Shows messages oldest to newest; new ones go to the browser as data, never as new elements."""
+START_TEXT = "This is the start of the conversation."
 
-    def __init__(self, *, me: str, limit: int) -> None:
+
+class ChatPanel(ui.element, component="chat_panel.js"):
+    """Shows messages oldest to newest; new ones go to the browser as data, never as new elements.
+
+    Events: ``load_more``, ``logout`` and ``retry`` (with the key of a failed message of the reader's).
+    """
+
+    def __init__(self, *, name: str, me: str, limit: int) -> None:
         super().__init__()
         self._limit = limit
         self._keys: list[str] = []
         self._items: dict[str, dict[str, Any]] = {}
+        self._more = False
+        self._props["name"] = name
         self._props["me"] = me
         self._props["limit"] = limit
-        self._props["messages"] = []
-        self.classes("sc-list-host")
+        self._props["messages"] = ()
+        self._props["more"] = False
 
     # -- what the element holds ---------------------------------------------------------------------
     @property
@@ -48,12 +60,22 @@ class MessageList(ui.element, component="message_list.js"):
     def newest_key(self) -> str | None:
         return next((k for k in reversed(self._keys) if self._items[k].get("status") is None), None)
 
+    @property
+    def more(self) -> bool:
+        """Whether Load more is offered (older messages exist that the view does not hold)."""
+        return self._more
+
     def item(self, key: str) -> dict[str, Any] | None:
         return self._items.get(key)
 
     def _displayed_contents(self, *, only_visible: bool) -> list[Any]:
+        # what a person sees rendered by the component, for NiceGUI's simulated user
         return [
             *super()._displayed_contents(only_visible=only_visible),
+            "sinchchat",
+            self._props["name"],
+            "Log out",
+            "Load more" if self._more else START_TEXT,
             *(f"{m['author']}: {m['text']}" for m in self._items.values()),
         ]
 
@@ -77,19 +99,31 @@ class MessageList(ui.element, component="message_list.js"):
         return trimmed
 
     # -- changes, sent to the browser as data ----------------------------------------------------------
-    def show(self, messages: list[Message]) -> None:
-        """Set the initial content (before the page is sent, so it travels with the page)."""
+    def show(self, payload: list[dict[str, Any]], *, more: bool) -> None:
+        """Set the initial content and whether older messages exist (before the page is sent, so it travels with it).
+
+        The dicts may be shared with other views and are never changed. A tuple, because NiceGUI wraps a list
+        held in props (and every dict in it) in observable copies: about 30 KiB per view for 50 messages.
+        """
         self._keys.clear()
         self._items.clear()
-        self._merge([_payload(m) for m in messages])
-        self._props["messages"] = [self._items[k] for k in self._keys]
+        self._merge(payload)
+        self._props["messages"] = tuple(self._items[k] for k in self._keys)
+        self._more = self._props["more"] = more
 
-    def accept(self, payload: list[dict[str, Any]]) -> bool:
+    def set_more(self, more: bool) -> None:
+        """Offer Load more or show the start of the conversation; also ends the browser's Load more spinner."""
+        self._more = more
+        self.run_method("setMore", more)
+
+    def accept(self, payload: list[dict[str, Any]]) -> None:
         """Take new stored messages into the model only (the browser gets them from the room emit).
 
-        The dicts are shared by every view of the process and must not be changed. True if old ones were let go.
+        The dicts are shared by every view of the process and must not be changed. When old ones are let go to keep
+        the view small, Load more is offered to bring them back (the browser trims and offers it by itself).
         """
-        return bool(self._merge(payload)) and self._trim()
+        if self._merge(payload) and self._trim():
+            self._more = True
 
     def after(self, key: str | None) -> list[dict[str, Any]]:
         """The stored messages of the model newer than ``key`` (all of them for None), oldest first."""
@@ -102,8 +136,8 @@ class MessageList(ui.element, component="message_list.js"):
         self._merge([data])
         self.run_method("add", [data])
 
-    def prepend(self, messages: list[Message]) -> None:
-        """Insert older messages above, keeping the reader's place."""
-        changed = self._merge([_payload(m) for m in messages])
+    def prepend(self, payload: list[dict[str, Any]]) -> None:
+        """Insert older messages above, keeping the reader's place (the dicts are shared, as for show)."""
+        changed = self._merge(payload)
         if changed:
             self.run_method("prepend", changed)

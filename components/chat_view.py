@@ -1,4 +1,4 @@
-"""The chat view: who is here, the message list with Load more, and the composer."""
+"""The chat view: the chat panel (who is here, Load more, the messages) and the composer."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from chat.models import Message, Session
 from chat.service import ChatService
 
 from .broadcast import Broadcaster
+from .chat_panel import ChatPanel
 from .composer import composer
-from .message_list import MessageList
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +38,18 @@ class ChatView:
         self._on_session_end = on_session_end
         self._pending: dict[str, Message] = {}
         self._unsubscribe: list[Callable[[], None]] = []
-
-        with ui.row().classes("sc-bar items-center justify-between no-wrap"):
-            ui.label("sinchchat").classes("text-lg font-semibold")
-            with ui.row().classes("items-center gap-3"):
-                ui.label(session.name).classes("text-slate-600").mark("me")
-                ui.button("Log out", on_click=on_logout).props("flat dense").mark("logout")
-        self.list = MessageList(me=session.name_key, limit=view_limit).mark("messages")
-        with self.list:
-            self.load_more = ui.button("Load more", on_click=self._load_more).props("flat").mark("load-more")
-            self.beginning = ui.label("This is the start of the conversation.").classes("text-slate-400 text-sm")
-        self.list.on("retry", lambda e: self._retry(str(e.args)))
+        self._loading = False
+        self.panel = ChatPanel(name=session.name, me=session.name_key, limit=view_limit).mark("messages")
+        self.panel.on("load_more", self._load_more)
+        self.panel.on("logout", on_logout)
+        self.panel.on("retry", lambda e: self._retry(str(e.args)))
         self.box = composer(max_length=service.limits.max_message_length, on_send=self._send)
 
     async def start(self) -> None:
         """Load the newest page, then follow the room; call before the page is sent."""
         page = await self._service.history()
-        self.list.show(page.messages)
-        self._set_more(page.cursor is not None)
-        client = self.list.client
+        self.panel.show(self._broadcaster.payloads(page.messages), more=page.cursor is not None)
+        client = self.panel.client
         self._broadcaster.register(client.id, self)
         self._unsubscribe = [
             lambda: self._broadcaster.unregister(client.id),
@@ -71,20 +64,15 @@ class ChatView:
         self._unsubscribe = []
 
     # -- reading ---------------------------------------------------------------------------------------
-    def _set_more(self, more: bool) -> None:
-        self.load_more.set_visibility(more)
-        self.beginning.set_visibility(not more)
-
     def accept(self, payload: list[dict[str, Any]]) -> None:
         """New stored messages for the model (the Broadcaster sends them to the browser)."""
-        if self.list.accept(payload) and not self.load_more.visible:
-            self._set_more(True)  # the oldest were let go to keep the view small; Load more brings them back
+        self.panel.accept(payload)
 
     def after(self, key: str | None) -> list[dict[str, Any]]:
-        return self.list.after(key)
+        return self.panel.after(key)
 
     async def _catch_up(self) -> None:
-        newest = self.list.newest_key
+        newest = self.panel.newest_key
         if newest is None:
             return
         try:
@@ -92,31 +80,34 @@ class ChatView:
         except ChatError as exc:
             log.warning("catch-up for a view failed: %s", exc)
             return
-        self.accept([m.to_json() for m in missed])
+        self.accept(self._broadcaster.payloads(missed))
 
     async def _load_more(self) -> None:
-        self.load_more.disable()
+        if self._loading:
+            return  # one page at a time
+        self._loading = True
+        more = True
         try:
-            page = await self._service.history(before=self.list.oldest_key)
+            page = await self._service.history(before=self.panel.oldest_key)
+            self.panel.prepend(self._broadcaster.payloads(page.messages))
+            more = page.cursor is not None
         except ChatError as exc:
             ui.notify(exc.message, type="warning")
-            return
         finally:
-            self.load_more.enable()
-        self.list.prepend(page.messages)
-        self._set_more(page.cursor is not None)
+            self._loading = False
+            self.panel.set_more(more)
 
     # -- writing ---------------------------------------------------------------------------------------
     async def _send(self, text: str) -> None:
         message = self._service.prepare(self._session, text)  # InvalidText: refused, text stays in the box
         self._pending[message.key] = message
-        self.list.set_status(message, "pending")
+        self.panel.set_status(message, "pending")
         background_tasks.create(self._post(message), name="post message")
 
     def _retry(self, key: str) -> None:
         message = self._pending.get(key)
         if message is not None:
-            self.list.set_status(message, "pending")
+            self.panel.set_status(message, "pending")
             background_tasks.create(self._post(message), name="retry message")
 
     async def _post(self, message: Message) -> None:
@@ -126,10 +117,10 @@ class ChatView:
             await self._session_ended_async()
             return
         except ChatError as exc:
-            self.list.set_status(message, "failed", exc.message)
+            self.panel.set_status(message, "failed", exc.message)
             return
         self._pending.pop(message.key, None)
-        self.list.set_status(message, None)
+        self.panel.set_status(message, None)
 
     # -- session ---------------------------------------------------------------------------------------
     def _session_ended(self) -> None:

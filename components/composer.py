@@ -11,15 +11,15 @@ from chat.errors import ChatError
 
 def composer(*, max_length: int, on_send: Callable[[str], Awaitable[None]]) -> ui.textarea:
     """``on_send`` raises ChatError to refuse the text: the reason shows under the box and the text stays."""
-    with ui.row().classes("sc-composer no-wrap").mark("composer"):
-        # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
-        # anything between the limit and that cap is refused with a message and stays in the box
-        box = (
-            ui.textarea(placeholder="Type a message")
-            .props(f"autogrow outlined dense maxlength={max_length * 2} rows=1")
-            .classes("flex-1")
-            .mark("message")
-        )
+    # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
+    # anything between the limit and that cap is refused with a message and stays in the box
+    box = (
+        ui.textarea(placeholder="Type a message")
+        .props(f"autogrow outlined dense maxlength={max_length * 2} rows=1")
+        .classes("sc-composer")
+        .mark("message")
+    )
+    with box.add_slot("after"):  # the button sits in the field's own slot: no row element per tab
         button = ui.button("Send").mark("send")
 
     async def submit() -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from nicegui import ui
 
 CSS = """
 .nicegui-content { padding: 0; height: 100dvh; }
 .sc-root { height: 100dvh; width: 100%; max-width: 56rem; margin: 0 auto; gap: 0; }
 .sc-bar { width: 100%; padding: .6rem 1rem; border-bottom: 1px solid #e5e7eb; }
-.sc-list-host { flex: 1 1 auto; min-height: 0; width: 100%; display: flex; }
+.sc-panel { flex: 1 1 auto; min-height: 0; width: 100%; display: flex; flex-direction: column; }
 .sc-list { flex: 1 1 auto; overflow-y: auto; padding: .5rem 1rem; display: flex; flex-direction: column; gap: .4rem; }
 .sc-top { min-height: 3rem; display: flex; align-items: center; justify-content: center; flex-shrink: 0; }
 /* a short conversation sits at the bottom, next to the composer; a long one scrolls as before */
@@ -25,7 +22,8 @@ CSS = """
 .sc-text { white-space: pre-wrap; overflow-wrap: anywhere; unicode-bidi: isolate; }
 .sc-error { color: #b91c1c; }
 .sc-retry { margin-left: .4rem; text-decoration: underline; color: #1d4ed8; }
-.sc-composer { width: 100%; padding: .6rem 1rem; border-top: 1px solid #e5e7eb; align-items: flex-start; }
+.sc-composer { width: 100%; padding: .6rem 1rem; border-top: 1px solid #e5e7eb; }
+.sc-composer .q-field__after { align-self: flex-start; }
 """
 
 
@@ -34,9 +32,10 @@ def install_styles() -> None:
     ui.add_css(CSS, shared=True)
 
 
-@contextmanager
-def frame(title: str = "sinchchat") -> Iterator[ui.column]:
-    """A full-height column in the middle of the page; the page's parts go inside."""
+def frame(title: str = "sinchchat") -> ui.element:
+    """The page's own content column, full height in the middle of the page; the page's parts go inside.
+
+    No wrapper element of its own: every element of a page costs server memory for as long as the tab is open.
+    """
     ui.page_title(title)
-    with ui.column().classes("sc-root") as root:
-        yield root
+    return ui.context.client.content.classes("sc-root")

@@ -40,8 +40,7 @@ def install(runtime: Runtime) -> None:
 
     @ui.page("/")
     async def index() -> None:
-        with frame() as root:
-            pass
+        root = frame()
         storage = app.storage.user
 
         async def show_login(notice: str | None = None) -> None:

@@ -11,15 +11,15 @@ from nicegui.testing.user import User
 
 from chat.errors import StorageUnavailable
 from chat.models import Message
-from components.message_list import MessageList
+from components.chat_panel import START_TEXT, ChatPanel
 
 from .conftest import ChatApp, join
 
 
 def shown(user: User) -> list[str]:
     """The texts the user's message list holds, oldest first."""
-    (element,) = user.find(MessageList).elements
-    assert isinstance(element, MessageList)
+    (element,) = user.find(ChatPanel).elements
+    assert isinstance(element, ChatPanel)
     return [element.item(k)["text"] for k in element.keys]  # type: ignore[index]
 
 
@@ -86,21 +86,21 @@ async def test_load_more_brings_older_messages_and_disappears_at_the_end(chat_ap
     reader = chat_app.new_user()
     await join(reader, "Reader")
     assert shown(reader) == [f"message {i}" for i in range(7, 12)]  # the newest page, page size 5
-    load_more = reader.find(marker="load-more")
-    await reader.should_see(marker="load-more")
-    load_more.click()
+    await reader.should_see("Load more")
+    reader.find(marker="messages").trigger("load_more")
     await eventually(lambda: _assert_equal(shown(reader), [f"message {i}" for i in range(2, 12)]))
-    await reader.should_see(marker="load-more")
-    reader.find(marker="load-more").click()
+    await reader.should_see("Load more")
+    reader.find(marker="messages").trigger("load_more")
     await eventually(lambda: _assert_equal(shown(reader), [f"message {i}" for i in range(12)]))
-    await reader.should_not_see(marker="load-more")
-    await reader.should_see("This is the start of the conversation.")
+    await reader.should_not_see("Load more")
+    await reader.should_see(START_TEXT)
 
 
 async def test_empty_room_shows_no_load_more(chat_app: ChatApp) -> None:
     user = chat_app.new_user()
     await join(user, "Solo")
-    await user.should_not_see(marker="load-more")
+    await user.should_not_see("Load more")
+    await user.should_see(START_TEXT)
     assert shown(user) == []
 
 
@@ -131,14 +131,14 @@ async def test_logout_frees_the_name_and_returns_to_login(chat_app: ChatApp) -> 
     await join(alice, "Alice")
     await send(alice, "bye")
     await eventually(lambda: _assert_equal(shown(alice), ["bye"]))
-    alice.find(marker="logout").click()
+    alice.find(marker="messages").trigger("logout")
     await alice.should_see(marker="join")
     await alice.should_not_see(marker="messages")
     other = chat_app.new_user()
     await join(other, "alice")  # the name is free again
     assert shown(other) == ["bye"]  # and the message stays, signed with the name
-    (element,) = other.find(MessageList).elements
-    assert isinstance(element, MessageList)
+    (element,) = other.find(ChatPanel).elements
+    assert isinstance(element, ChatPanel)
     assert element.item(element.keys[0])["author"] == "Alice"  # type: ignore[index]
 
 
@@ -163,8 +163,8 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
 
     monkeypatch.setattr(store, "put", unreachable)
     await send(user, "keep me")
-    (element,) = user.find(MessageList).elements
-    assert isinstance(element, MessageList)
+    (element,) = user.find(ChatPanel).elements
+    assert isinstance(element, ChatPanel)
     await eventually(lambda: _assert_equal([element.item(k)["status"] for k in element.keys], ["failed"]))  # type: ignore[index]
     (key,) = element.keys
     assert element.item(key)["text"] == "keep me"  # type: ignore[index]
