@@ -56,6 +56,7 @@ class RoomFeed:
         self._listeners: dict[int, Listener] = {}
         self._next_id = 0
         self._session_watchers: dict[str, dict[int, SessionEndListener]] = {}
+        self._every_session_end: list[Callable[[str], None]] = []
         self._periodic: asyncio.Task[None] | None = None
         self._catch_up_lock = asyncio.Lock()
 
@@ -85,6 +86,10 @@ class RoomFeed:
                 self._session_watchers.pop(digest, None)
 
         return remove
+
+    def on_every_session_end(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with the digest of every session that ends, here or in another process."""
+        self._every_session_end.append(listener)
 
     # -- delivery --------------------------------------------------------------------------------------
     def deliver(self, messages: Iterable[Message]) -> list[Message]:
@@ -120,6 +125,8 @@ class RoomFeed:
             self._session_ended(str(event.get("session", "")))
 
     def _session_ended(self, digest: str) -> None:
+        for hook in self._every_session_end:
+            hook(digest)
         for listener in list(self._session_watchers.pop(digest, {}).values()):
             try:
                 listener()

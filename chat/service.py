@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BusUnavailable, InvalidInput, NotLoggedIn
-from .feed import RoomFeed
+from .feed import RoomFeed, session_digest
 from .models import (
     Message,
     Session,
@@ -33,6 +33,13 @@ class Limits:
     session_ttl_seconds: int = 86_400
     rate_per_second: float = 5.0
     rate_burst: int = 10
+    # how long a post may rely on the last read of its session; a logout anywhere forgets it at once through the
+    # feed, so this only matters while Redis is unreachable
+    session_recheck_seconds: float = 2.0
+
+
+# sessions remembered as live (one small entry each); past this the oldest checks are forgotten
+_CHECKED_SESSIONS = 100_000
 
 
 class ChatService:
@@ -53,6 +60,8 @@ class ChatService:
         self.limits = limits
         self._clock = clock
         self._rate = RateLimiter(rate=limits.rate_per_second, burst=limits.rate_burst)
+        self._checked: dict[str, tuple[Session, float]] = {}  # token digest -> (live session, when it was read)
+        feed.on_every_session_end(lambda digest: self._checked.pop(digest, None) and None)
 
     @property
     def room(self) -> str:
@@ -118,7 +127,7 @@ class ChatService:
     async def post(self, session: Session, message: Message) -> Message:
         """Store ``message`` (made by prepare) and announce it. Posting the same message again stores it once."""
         # check: the session is still live (another tab may have logged out) and within the rate limit
-        live = await self.resume(session.token, name=session.name)
+        live = await self._live(session)
         if message.author_key != live.name_key or message.room != self.room:
             raise InvalidInput("That message belongs to someone else.")
         self._rate.take(live.token)
@@ -150,6 +159,26 @@ class ChatService:
         if recent is not None:
             return recent
         return await self._messages.after(self.room, key)
+
+    async def _live(self, session: Session) -> Session:
+        """``resume`` for posting: a session read less than ``session_recheck_seconds`` ago is not read again.
+
+        Halves the DynamoDB calls of a busy sender. The feed drops the remembered session as soon as it ends in
+        any process, so only a logout while this process cannot hear Redis goes unseen, for that long at most.
+        """
+        digest = session_digest(session.token)
+        now = self._clock()
+        checked = self._checked.get(digest)
+        if checked is not None:
+            live, read_at = checked
+            if now - read_at < self.limits.session_recheck_seconds and not live.expired(now):
+                return live
+        live = await self.resume(session.token, name=session.name)
+        self._checked.pop(digest, None)  # re-inserted last: the dict stays in the order of the reads
+        self._checked[digest] = (live, now)
+        while len(self._checked) > _CHECKED_SESSIONS:
+            del self._checked[next(iter(self._checked))]
+        return live
 
     def _expiry(self) -> int:
         return int(self._clock()) + self.limits.session_ttl_seconds

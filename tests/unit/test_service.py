@@ -1,12 +1,27 @@
 """ChatService on moto and fakeredis: check, do, announce."""
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
+from fakeredis import FakeAsyncRedis, FakeServer
 
+from chat.bus import Bus
 from chat.errors import InvalidName, InvalidText, NameTaken, NotLoggedIn, RateLimited
 from chat.models import Message
 from chat.service import ChatService
+from chat.storage import Dynamo, TableNames
+from tests.conftest import make_service
+
+
+def _counted(calls: list[str], name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return await method(*args, **kwargs)
+
+    return wrapper
 
 
 async def test_register_resume_logout_frees_the_name(memory_service: ChatService) -> None:
@@ -107,3 +122,44 @@ async def test_logout_tells_every_view_of_that_session(memory_service: ChatServi
     await memory_service.logout(session)
     await asyncio.sleep(0.2)  # the bus echo must not call them twice
     assert sorted(ended) == ["tab1", "tab2"]
+
+
+async def test_a_busy_sender_reads_its_session_once_per_recheck_window(
+    memory_service: ChatService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [time.time()]
+    monkeypatch.setattr(memory_service, "_clock", lambda: now[0])
+    session = await memory_service.register("Kim")
+    users = memory_service._users
+    reads: list[str] = []
+    monkeypatch.setattr(users, "by_name", _counted(reads, "by_name", users.by_name))
+    for i in range(5):
+        await memory_service.send(session, f"m{i}")
+    assert reads == ["by_name"]
+    now[0] += memory_service.limits.session_recheck_seconds
+    await memory_service.send(session, "two seconds later")
+    assert reads == ["by_name", "by_name"]
+    assert len((await memory_service.history()).messages) == 6
+
+
+async def test_a_logout_in_another_process_stops_the_next_post_there(
+    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
+) -> None:
+    here, there = (
+        make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby")) for _ in range(2)
+    )
+    for service in (here, there):
+        await service.feed.start(catch_up_interval=3600)
+    try:
+        session = await here.register("Lee")
+        await there.send(session, "hello")  # ``there`` now remembers the session as live
+        ended = asyncio.Event()
+        there.feed.watch_session(session.token, ended.set)
+        await here.logout(session)
+        await asyncio.wait_for(ended.wait(), 5)
+        with pytest.raises(NotLoggedIn):
+            await there.send(session, "after logout elsewhere")
+        assert [m.text for m in (await there.history()).messages] == ["hello"]
+    finally:
+        for service in (here, there):
+            await service.feed.stop()
