@@ -108,7 +108,7 @@ class Point:
                 if step == "mark":
                     (await http.post("/bench/memory/mark")).raise_for_status()
                     return None
-                answer: dict[str, Any] = (await http.get("/bench/memory", params={"top": 40})).json()
+                answer: dict[str, Any] = (await http.get("/bench/memory", params={"top": 100})).json()
                 return answer
         except (httpx.HTTPError, ValueError) as exc:
             log(f"{self.label}: memory attribution failed: {exc}")

@@ -148,6 +148,10 @@ def harness_problems(results: dict[str, Any]) -> list[str]:
         problems.append("no fan-out point was measured")
     if "write" in settings.get("only", "") and not (results.get("write_path") or {}).get("messages"):
         problems.append("the write path stored nothing")
+    if "memory" in settings.get("only", "") and settings.get("memory_clients"):
+        traced = [p for p in results.get("memory") or [] if (p.get("memory_grown") or {}).get("tracing")]
+        if len(traced) != 2:
+            problems.append("the traced memory runs did not report their allocations")
     if "history" in settings.get("only", "") and not (results.get("history") or {}).get("rooms"):
         problems.append("no history page was read")
     return problems
@@ -178,6 +182,46 @@ def _fanout_table(results: dict[str, Any]) -> list[str]:
             f"| {_f(p.get('other_cpu_cores'), 2)} | {note} |"
         )
     return lines
+
+
+def _memory_section(results: dict[str, Any]) -> list[str]:
+    """What grew per connected tab, by source line, in the traced runs of the floor and the product."""
+    traced = {p["way"]: p for p in results.get("memory") or [] if (p.get("memory_grown") or {}).get("tracing")}
+    if not traced:
+        return []
+    clients = next(iter(traced.values()))["clients"]
+
+    def per_tab(point: dict[str, Any]) -> dict[str, float]:
+        return {where: size / 1024 / point["clients"] for where, size, _ in point["memory_grown"]["lines"]}
+
+    lines = {way: per_tab(point) for way, point in traced.items()}
+    wheres = sorted(
+        {w for way in lines.values() for w, kib in way.items() if kib >= 1.0},
+        key=lambda w: -max(way.get(w, 0.0) for way in lines.values()),
+    )
+    ways = [w for w in ("floor", "product") if w in traced]
+
+    def cell(way: str, where: str) -> str:
+        kib = lines[way].get(where)
+        return "-" if kib is None else f"{kib:.1f}"
+
+    out = [
+        "",
+        f"## Where a tab's memory goes (traced, {clients} tabs)",
+        "",
+        "The floor and the product once more with allocation tracing (`PYTHONTRACEMALLOC=1`): the Python memory "
+        "that grew while the tabs connected, per tab, by the line that allocated it; the lines where either way grew "
+        "by 1 KiB or more per tab (-: not among the 100 largest lines of that way). Tracing slows the server and "
+        "adds its own memory, so these runs give no timings and their RSS is not the fan-out table's.",
+        "",
+        "| allocated at | " + " | ".join(f"{LABELS[w]} (KiB/tab)" for w in ways) + " |",
+        "|---|" + "---:|" * len(ways),
+        "| **all lines** | "
+        + " | ".join(f"**{traced[w]['memory_grown']['total_bytes'] / 1024 / traced[w]['clients']:.1f}**" for w in ways)
+        + " |",
+    ]
+    out += [f"| `{where}` | " + " | ".join(cell(w, where) for w in ways) + " |" for where in wheres]
+    return out
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -234,8 +278,9 @@ def markdown(results: dict[str, Any]) -> str:
             "writes), then NiceGUI's Socket.IO WebSocket on its own connection with the query nicegui.js sends, "
             "offering permessage-deflate as browsers do"
             + ("" if settings.get("deflate", True) else " (**not** in this run: `--no-deflate`)")
-            + ", answering pings, acknowledging outbox messages every 3 s, and (product) joining the room like "
-            f"`message_list.js`; spread over up to {settings.get('client_procs')} client processes. Static assets "
+            + " (the server declines it, as `main.serve` does), answering pings, acknowledging outbox messages "
+            "every 3 s, and (product) joining the room like "
+            f"`chat_panel.js`; spread over up to {settings.get('client_procs')} client processes. Static assets "
             "are not fetched.",
             "- **GC pauses**: the server's garbage-collector pauses of 1 ms or more during the active window "
             "(a bench-only `gc.callbacks` probe), and the longest.",
@@ -267,6 +312,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {_f(idle_pct_per_1000(p, results), 1)} |"
             for p in product
         ]
+    out += _memory_section(results)
     history = results.get("history")
     if history:
         out += [

@@ -9,6 +9,7 @@ import argparse
 import collections
 import gc
 import sys
+import sysconfig
 import time
 import tracemalloc
 from pathlib import Path
@@ -25,6 +26,7 @@ from main import serve
 from . import alternatives
 from .serverproc import REPO
 
+_STDLIB = Path(sysconfig.get_paths()["stdlib"])
 # the key components/pages.py keeps the browser's session under in app.storage.user
 SESSION_KEY = "session"
 
@@ -73,6 +75,8 @@ def _where(frame: tracemalloc.Frame) -> str:
         path = Path(*parts[parts.index("site-packages") + 1 :])
     elif path.is_relative_to(REPO):
         path = path.relative_to(REPO)
+    elif path.is_relative_to(_STDLIB):
+        path = path.relative_to(_STDLIB)
     return f"{path}:{frame.lineno}"
 
 
@@ -93,7 +97,7 @@ def _install_memory_probe() -> None:
         return {"tracing": tracemalloc.is_tracing()}
 
     @app.get("/bench/memory")
-    def grown(top: int = 30) -> dict[str, object]:
+    def grown(top: int = 100) -> dict[str, object]:
         if not tracemalloc.is_tracing() or not marks:
             return {"tracing": False}
         stats = snapshot().compare_to(marks[0], "lineno")
