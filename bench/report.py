@@ -127,7 +127,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     write = results.get("write_path")
     if write:
         rate = write["messages_per_second"]
-        add("≥ 300 msg/s on the write path (one process)", f"{rate:.0f} msg/s", rate >= 300)
+        worst = (write.get("read_every_post_run") or {}).get("messages_per_second")
+        measured = f"{rate:.0f} msg/s" + ("" if worst is None else f"; {worst:.0f} when every post reads its session")
+        add("≥ 300 msg/s on the write path (one process)", measured, min(rate, worst or rate) >= 300)
     return rows
 
 
@@ -182,6 +184,16 @@ def _fanout_table(results: dict[str, Any]) -> list[str]:
             f"| {_f(p.get('other_cpu_cores'), 2)} | {note} |"
         )
     return lines
+
+
+def _every_post(run: dict[str, Any] | None) -> list[str]:
+    if not run:
+        return []
+    return [
+        f"- **{run['messages_per_second']:.0f} messages/s when every post reads its session** "
+        f"({run['messages']:,} messages; send p50 {run['send_ms']['p50']:.1f} ms, p99 {run['send_ms']['p99']:.1f} ms; "
+        f"this process {run['process_cpu_ms_per_msg']:.2f} ms of CPU per message).",
+    ]
 
 
 def _memory_section(results: dict[str, Any]) -> list[str]:
@@ -338,20 +350,27 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "## Write path (one process)",
             "",
-            f"`ChatService.send` from {write['concurrency']} concurrent loops for {write['seconds']:.0f} s against "
-            "DynamoDB Local and Redis, with the process's subscriber running (it receives its own publishes and drops "
-            "them as seen).",
+            f"`ChatService.send` from {write['concurrency']} concurrent loops, each with a session of its own, for "
+            f"{write['seconds']:.0f} s against DynamoDB Local and Redis, with the process's subscriber running (it "
+            "receives its own publishes and drops them as seen). A busy sender's post reuses a read of its session "
+            "made within the last 2 s; the second run reads the session for every post, as when every post comes "
+            "from someone who has not posted for a while.",
             "",
             f"- **{write['messages_per_second']:.0f} messages/s** ({write['messages']:,} messages); send p50 "
             f"{write['send_ms']['p50']:.1f} ms, p99 {write['send_ms']['p99']:.1f} ms.",
+            *_every_post(write.get("read_every_post_run")),
             f"- CPU per message: this process {write['process_cpu_ms_per_msg']:.2f} ms "
             f"({write['process_cpu_cores']:.2f} cores busy), "
             f"DynamoDB Local {_f(write.get('dynamodb_local_cpu_ms_per_msg'), 2)} ms, "
             f"Redis {_f(write.get('redis_cpu_ms_per_msg'), 3)} ms.",
             "",
-            "| stage | p50 (ms) | p99 (ms) |",
-            "|---|---:|---:|",
-            *(f"| {stage} | {s['p50']:.1f} | {s['p99']:.1f} |" for stage, s in write["stages_ms"].items()),
+            "| stage | calls per message | p50 (ms) | p99 (ms) |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {stage} | {_f(_ratio(write.get('stage_calls', {}).get(stage), write['messages']), 2)} "
+                f"| {s['p50']:.1f} | {s['p99']:.1f} |"
+                for stage, s in write["stages_ms"].items()
+            ),
             "",
             f"Profile: `{Path(str(write['profile'])).name}`."
             if str(write.get("profile", "")).endswith(".txt")

@@ -1,9 +1,11 @@
 """The write path: how many messages one process can store and announce, and where the time goes.
 
 Run as its own process (``python -m bench.writepath``) so the numbers and the profile belong to it alone: one
-Runtime wired like the app's (real DynamoDB Local and Redis, the subscriber running), a session, and
-``concurrency`` loops calling ``ChatService.send`` for ``seconds``. Each stage is timed by wrapping the stores'
-methods on the instances; py-spy (sampling whichever thread holds the GIL) says where the CPU goes.
+Runtime wired like the app's (real DynamoDB Local and Redis, the subscriber running), and ``concurrency``
+loops, each with a session of its own, calling ``ChatService.send`` for ``seconds``; then again with every post
+reading its session from DynamoDB, as when each post comes from someone who has not posted for a while. Each
+stage is timed by wrapping the stores' methods on the instances; py-spy (sampling whichever thread holds the
+GIL) says where the CPU goes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import json
 import os
 import secrets
@@ -22,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from chat.models import Session
 from chat.runtime import Runtime
 from chat.settings import Settings
 
@@ -59,33 +63,36 @@ def _timed(obj: Any, name: str, stage: str, times: dict[str, list[float]]) -> No
     setattr(obj, name, wrapper)
 
 
-async def _loop(seconds: float, concurrency: int) -> dict[str, Any]:
+async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> dict[str, Any]:
     runtime = Runtime(Settings.from_env())
     runtime.prepare()
     await runtime.start()
     service = runtime.service
-    session = await service.register(f"writer{secrets.token_hex(3)}")
+    if read_every_post:
+        # as when every post comes from someone who has not posted for a while: no session read is reused
+        service.limits = dataclasses.replace(service.limits, session_recheck_seconds=0)
+    sessions = [await service.register(f"writer{secrets.token_hex(3)}") for _ in range(concurrency)]
     stages: dict[str, list[float]] = collections.defaultdict(list)
     _timed(service._users, "by_name", "check: session (DynamoDB GetItem)", stages)
     _timed(service._messages, "put", "do: store (DynamoDB PutItem)", stages)
     _timed(runtime.bus, "publish", "announce: Redis PUBLISH", stages)
     sends: list[float] = []
 
-    async def sender(until: float, record: bool) -> None:
+    async def sender(session: Session, until: float, record: bool) -> None:
         while time.monotonic() < until:
             started = time.perf_counter()
             await service.send(session, "a message on the write path, about as long as a chat line.")
             if record:
                 sends.append((time.perf_counter() - started) * 1000)
 
-    await asyncio.gather(*(sender(time.monotonic() + 1.0, False) for _ in range(concurrency)))  # warm-up
+    await asyncio.gather(*(sender(s, time.monotonic() + 1.0, False) for s in sessions))  # warm-up
     stages.clear()
     dynamo_pid = _service_pid("DynamoDBLocal")
     redis_pid = _service_pid("redis-server")
     others0 = {pid: procstat.cpu_seconds(pid) for pid in (dynamo_pid, redis_pid) if pid}
     print(_MEASURING, flush=True)
     cpu0, t0 = time.process_time(), time.monotonic()
-    await asyncio.gather(*(sender(t0 + seconds, True) for _ in range(concurrency)))
+    await asyncio.gather(*(sender(s, t0 + seconds, True) for s in sessions))
     cpu1, t1 = time.process_time(), time.monotonic()
     others1 = {pid: procstat.cpu_seconds(pid) for pid in others0}
     await runtime.stop()
@@ -97,10 +104,12 @@ async def _loop(seconds: float, concurrency: int) -> dict[str, Any]:
     return {
         "seconds": t1 - t0,
         "concurrency": concurrency,
+        "read_every_post": read_every_post,
         "messages": count,
         "messages_per_second": count / (t1 - t0),
         "send_ms": summary(sends),
         "stages_ms": {stage: summary(values) for stage, values in stages.items()},
+        "stage_calls": {stage: len(values) for stage, values in stages.items()},
         "process_cpu_ms_per_msg": 1000 * (cpu1 - cpu0) / count if count else None,
         "process_cpu_cores": (cpu1 - cpu0) / (t1 - t0),
         "dynamodb_local_cpu_ms_per_msg": per_message(dynamo_pid),
@@ -193,6 +202,8 @@ def run(
     command = [sys.executable, "-m", "bench.writepath", "--seconds", str(seconds), "--concurrency", str(concurrency)]
     _child([*command, "--json-out", str(out)], env, seconds, None)
     result: dict[str, Any] = json.loads(out.read_text())
+    _child([*command, "--read-every-post", "--json-out", str(out)], env, seconds, None)
+    result["read_every_post_run"] = json.loads(out.read_text())
     if profile_to is None:
         return result
     uvx = shutil.which("uvx")
@@ -229,8 +240,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="the write path, in one process")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--read-every-post", action="store_true", help="never reuse a session read (worst case)")
     parser.add_argument("--json-out", type=Path, required=True)
     arguments = parser.parse_args()
     os.environ.setdefault("CHAT_STORAGE_SECRET", secrets.token_urlsafe(32))
-    measured = asyncio.run(_loop(arguments.seconds, arguments.concurrency))
+    measured = asyncio.run(_loop(arguments.seconds, arguments.concurrency, read_every_post=arguments.read_every_post))
     arguments.json_out.write_text(json.dumps(measured))
