@@ -55,11 +55,11 @@ def _tune_garbage_collector() -> None:
 
     Each connected tab keeps a few hundred long-lived objects (its elements, socket and session). With CPython's
     defaults a full collection comes every few thousand allocations that survive, and at 1,000 tabs it walks over a
-    million objects: the event loop stalls for hundreds of milliseconds and every tab's messages wait. A larger
-    young generation lets short-lived garbage die there; the middle one is collected every second young collection,
-    so it never holds more than about 100,000 objects (a pause of ~10 ms; with 20 it grew to a million while tabs
-    connected and stalled for 90 ms); freezing what start-up built (modules, routes, templates) takes it out of
-    every later pass.
+    million objects: the event loop stalls for up to 0.8 s and every tab's messages wait. A larger young generation
+    lets short-lived garbage die there, and full collections become rare; the middle generation is collected every
+    second young collection, which bounds it to about 150,000 objects (0.1-0.2 s while a thousand tabs connect; with
+    20 it could grow to a million). Freezing what start-up built (modules, routes, templates) takes it out of every
+    later pass. Measured in docs/benchmarks.md (GC pauses); smaller young generations paused more often and longer.
     """
     gc.set_threshold(50_000, 2, 20)
     app.on_startup(gc.freeze)
