@@ -57,7 +57,9 @@ async def send_with_redis_outage(
     """Two sending processes and one that only reads.
 
     Redis is killed once a third of the messages are sent, and started again once two thirds are sent (but not
-    before ``min_down`` seconds): at least a third of the messages go out while it is down, the rest after.
+    before ``min_down`` seconds): at least a third of the messages go out while it is down, the rest after. Senders
+    that reach two thirds before the outage has lasted ``min_down`` wait for the restart, so a fast machine cannot
+    send everything while Redis is down.
     """
     nodes = [await cluster.node(redis_url=server.url) for _ in range(3)]
     views: list[View] = []
@@ -74,9 +76,12 @@ async def send_with_redis_outage(
     sent: list[Message] = []
     completed: dict[str, float] = {}
     outage: dict[str, float] = {}
+    restarted = asyncio.Event()
 
     async def send_all(node: Node, session: Session) -> None:
         for i in range(per_sender):
+            if len(sent) >= 2 * total // 3:
+                await restarted.wait()
             message = await node.service.send(session, f"{session.name} {i}")
             sent.append(message)
             completed[message.key] = time.monotonic()
@@ -91,6 +96,7 @@ async def send_with_redis_outage(
         await asyncio.to_thread(server.start)
         outage["restarted"] = time.monotonic()
         outage["restarted_wall"] = time.time()
+        restarted.set()
 
     started = time.monotonic()
     await asyncio.gather(*(send_all(node, session) for node, session in senders), kill_and_restart())
