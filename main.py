@@ -65,6 +65,17 @@ def _tune_garbage_collector() -> None:
     app.on_startup(gc.freeze)
 
 
+def build(settings: Settings, *, program: str) -> Runtime:
+    """The runtime for ``settings`` with its tables ready and its pages installed; exits with a message if not."""
+    runtime = Runtime(settings)
+    try:
+        runtime.prepare()
+    except ChatError as exc:
+        sys.exit(f"{program}: {exc}")
+    install(runtime)
+    return runtime
+
+
 def serve(runtime: Runtime) -> None:
     """Run the web server (or the native window) for an installed runtime until it is stopped."""
     settings = runtime.settings
@@ -92,13 +103,7 @@ def serve(runtime: Runtime) -> None:
 # uvicorn worker process needs it either.
 if __name__ == "__main__":
     configure_logging()
-    settings = _settings()
-    runtime = Runtime(settings)
-    try:
-        runtime.prepare()
-    except ChatError as exc:
-        sys.exit(f"sinchchat: {exc}")
-    install(runtime)
+    runtime = build(_settings(), program="sinchchat")
     try:
         serve(runtime)
     except KeyboardInterrupt:

@@ -16,12 +16,10 @@ from pathlib import Path
 
 from nicegui import app
 
-from chat.errors import ChatError
 from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
-from components.pages import install
-from main import serve
+from main import build, serve
 
 from . import alternatives
 from .serverproc import REPO
@@ -117,12 +115,7 @@ if __name__ == "__main__":
         settings = Settings.from_env()
     except SettingsError as exc:
         sys.exit(f"bench server: {exc}")
-    runtime = Runtime(settings)
-    try:
-        runtime.prepare()
-    except ChatError as exc:
-        sys.exit(f"bench server: {exc}")
-    install(runtime)
+    runtime = build(settings, program="bench server")
     _install_login(runtime)
     _install_gc_probe()
     _install_memory_probe()

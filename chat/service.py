@@ -61,7 +61,7 @@ class ChatService:
         self._clock = clock
         self._rate = RateLimiter(rate=limits.rate_per_second, burst=limits.rate_burst)
         self._checked: dict[str, tuple[Session, float]] = {}  # token digest -> (live session, when it was read)
-        feed.on_every_session_end(lambda digest: self._checked.pop(digest, None) and None)
+        feed.on_every_session_end(self._forget_session)
 
     @property
     def room(self) -> str:
@@ -179,6 +179,9 @@ class ChatService:
         while len(self._checked) > _CHECKED_SESSIONS:
             del self._checked[next(iter(self._checked))]
         return live
+
+    def _forget_session(self, digest: str) -> None:
+        self._checked.pop(digest, None)
 
     def _expiry(self) -> int:
         return int(self._clock()) + self.limits.session_ttl_seconds

@@ -112,7 +112,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         self._more = self._props["more"] = more
 
     def set_more(self, more: bool) -> None:
-        """Offer Load more or show the start of the conversation; also ends the browser's Load more spinner."""
+        """Offer Load more or show the start of the conversation; also enables the browser's Load more button again."""
         self._more = more
         self.run_method("setMore", more)
 
