@@ -32,7 +32,7 @@ def messages(room: str, count: int, *, newest: datetime | None = None, spacing: 
             room=room,
             key=new_message_key(end - timedelta(seconds=spacing * (count - i))),
             author=f"writer {i % 97}",
-            author_key=f"writer {i % 97}",
+            author_id=f"writer-{i % 97}",
             text=f"history message {i}: the quick brown fox jumps over the lazy dog, twice over.",
         )
         for i in range(count)

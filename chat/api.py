@@ -9,15 +9,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import ChatError, InvalidInput, NameTaken, NotLoggedIn, RateLimited, Unavailable
+from .errors import ChatError, Conflict, InvalidInput, NameTaken, NotLoggedIn, RateLimited, Unavailable
 from .models import Message, Session
 from .service import ChatService
 
 _STATUS: list[tuple[type[ChatError], int]] = [
     (InvalidInput, 422),
     (NameTaken, 409),
+    (Conflict, 409),
     (NotLoggedIn, 401),
     (RateLimited, 429),
     (Unavailable, 503),
@@ -48,16 +49,24 @@ class SessionOut(BaseModel):
 
 
 class PostBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a client-chosen "key" (its place in time) is refused, not ignored
+
     text: str = Field(max_length=1_000_000)
-    key: str | None = Field(default=None, description="Optional message key from an earlier attempt, to retry safely.")
+    nonce: str | None = Field(
+        default=None,
+        description="Your own id for this message (8 to 64 of A-Z a-z 0-9 _ -), new for every message. Send the "
+        "same nonce again after a timeout or an error and the message is stored once; the answer is the message "
+        "stored the first time. The server decides the message's key and time.",
+    )
 
 
 class MessageOut(BaseModel):
     room: str
-    key: str
+    key: str = Field(description="The message's id and place in time, given by the server when it was stored.")
     author: str
-    author_key: str
+    author_id: str = Field(description="Opaque id of the session that wrote it.")
     text: str
+    nonce: str = Field(description="The sender's id for the message.")
     created_at: str
 
 
@@ -119,7 +128,7 @@ def build_router(service: ChatService) -> APIRouter:
     @router.post("/messages", status_code=201, responses=errors)
     async def post(body: PostBody, session: Annotated[Session, Depends(current_session)]) -> MessageOut:
         """Post a message; it appears live in every chat view."""
-        return _message_out(await service.send(session, body.text, key=body.key))
+        return _message_out(await service.send(session, body.text, nonce=body.nonce))
 
     return router
 

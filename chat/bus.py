@@ -2,14 +2,23 @@
 
 Redis pub/sub is at-most-once: a subscriber that is away misses what was published meanwhile. So the
 subscriber tells its ``on_connect`` callbacks every time it (re)subscribes, and they catch up from DynamoDB.
+
+Redis is a doorbell, not a source: anyone who can reach it can publish. Every event is sealed with an HMAC
+under a key derived from the deployment's secret, with the time it was sealed; the subscriber drops (and
+counts) whatever is not sealed by a process of this deployment in the last few minutes, so a forged event or
+an old one replayed never reaches a view. One seal per event published, one check per event received: never
+per tab.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import random
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -28,6 +37,16 @@ ConnectHandler = Callable[[], Coroutine[Any, Any, None]]
 
 _MIN_BACKOFF = 0.1
 _MAX_BACKOFF = 5.0
+# a post is acknowledged once stored: a frozen Redis may hold an announcement this long, no longer
+PUBLISH_TIMEOUT = 0.5
+# a sealed event older (or newer) than this is dropped as a replay; wide enough for clocks a little apart
+MAX_EVENT_AGE_SECONDS = 300
+_SEAL_VERSION = "v1"
+
+
+def derive_key(secret: str) -> bytes:
+    """The key that seals bus events, derived from the deployment's secret (never the secret itself)."""
+    return hmac.new(secret.encode(), b"sinchchat bus events v1", hashlib.sha256).digest()
 
 
 def channel_name(room: str, namespace: str = "") -> str:
@@ -38,9 +57,22 @@ def channel_name(room: str, namespace: str = "") -> str:
 class Bus:
     """Publishes events for a room and runs the single subscriber that hands them to ``on_event``."""
 
-    def __init__(self, *, redis: Redis, room: str, namespace: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        room: str,
+        key: bytes,
+        namespace: str = "",
+        publish_timeout: float = PUBLISH_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._redis = redis
         self._channel = channel_name(room, namespace)
+        self._key = key
+        self._publish_timeout = publish_timeout
+        self._clock = clock
+        self.rejected = 0  # events dropped because they were not sealed by this deployment, or too old
         self._on_event: EventHandler | None = None
         self._on_connect: ConnectHandler | None = None
         self._task: asyncio.Task[None] | None = None
@@ -48,17 +80,45 @@ class Bus:
         self._stopping = False
         self.connected = asyncio.Event()
 
-    async def publish(self, event: Event) -> None:
-        """Publish one event; raises BusUnavailable when Redis cannot be reached."""
-        data = events.encode(event)
+    def seal(self, event: Event) -> str:
+        """The event as it travels: version, time, HMAC of time and body, then the JSON body."""
+        body = events.encode(event)
+        stamp = str(int(self._clock() * 1000))
+        return f"{_SEAL_VERSION}.{stamp}.{self._mac(stamp, body)}.{body}"
+
+    def unseal(self, raw: bytes | str) -> Event | None:
+        """The event in ``raw`` if this deployment sealed it recently, else None."""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        parts = text.split(".", 3)
+        if len(parts) != 4 or parts[0] != _SEAL_VERSION or not parts[1].isascii() or not parts[1].isdigit():
+            return None
+        _, stamp, mac, body = parts
+        if not hmac.compare_digest(mac, self._mac(stamp, body)):
+            return None
+        if abs(self._clock() - int(stamp) / 1000) > MAX_EVENT_AGE_SECONDS:
+            return None
         try:
-            try:
-                await self._redis.publish(self._channel, data)
-            except RedisConnectionError:
-                # after a Redis restart every idle pooled connection is dead: drop them and try once more
-                # (not redis-py's Retry: it would also resubscribe silently and skip the catch-up)
-                await self._redis.connection_pool.disconnect(inuse_connections=False)
-                await self._redis.publish(self._channel, data)
+            return events.decode(body)
+        except ValueError:
+            return None
+
+    def _mac(self, stamp: str, body: str) -> str:
+        return hmac.new(self._key, f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
+
+    async def publish(self, event: Event) -> None:
+        """Publish one event; raises BusUnavailable when Redis cannot be reached within the publish timeout."""
+        data = self.seal(event)
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                try:
+                    await self._redis.publish(self._channel, data)
+                except RedisConnectionError:
+                    # after a Redis restart every idle pooled connection is dead: drop them and try once more
+                    # (not redis-py's Retry: it would also resubscribe silently and skip the catch-up)
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
+                    await self._redis.publish(self._channel, data)
+        except TimeoutError as exc:
+            raise BusUnavailable("Live updates are slow to answer right now.") from exc
         except (RedisError, OSError) as exc:
             raise BusUnavailable("Live updates are unavailable right now.") from exc
 
@@ -114,10 +174,11 @@ class Bus:
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
     def _dispatch(self, raw: bytes | str) -> None:
-        try:
-            event = events.decode(raw)
-        except ValueError:
-            log.warning("ignored a malformed event on %s", self._channel)
+        event = self.unseal(raw)
+        if event is None:
+            self.rejected += 1
+            if self.rejected in (1, 10, 100) or self.rejected % 1000 == 0:
+                log.warning("dropped %d event(s) on %s not sealed by this deployment", self.rejected, self._channel)
             return
         assert self._on_event is not None
         self._on_event(event)

@@ -5,6 +5,7 @@
     │   ├── InvalidName
     │   └── InvalidText
     ├── NameTaken               (a live session holds the name; 409)
+    ├── Conflict                (the request contradicts what is stored, e.g. a reused idempotency id; 409)
     ├── NotLoggedIn             (unknown, expired or ended session; 401)
     ├── RateLimited             (too many messages; 429 with Retry-After)
     └── Unavailable             (a backend cannot be reached; 503)
@@ -38,6 +39,10 @@ class InvalidText(InvalidInput):
 
 class NameTaken(ChatError):
     """Another live session holds this name."""
+
+
+class Conflict(ChatError):
+    """The request contradicts what is already stored; sending it again cannot help."""
 
 
 class NotLoggedIn(ChatError):

@@ -12,14 +12,15 @@ import bisect
 import contextlib
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from . import events
 from .bus import Bus
-from .errors import ChatError
+from .errors import BusUnavailable, ChatError
 from .events import Event
-from .models import Message, key_time
+from .models import Message, key_prefix, key_time
 from .storage import MessageStore
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,14 @@ log = logging.getLogger(__name__)
 Listener = Callable[[list[Message]], None]
 SessionEndListener = Callable[[], None]
 
-# a message can be stored with a key a little older than one already seen (a slow write, clock skew
-# between processes, a retry); catch-up re-reads this much before the newest key and drops duplicates
+# a message can be stored with a key a little older than one already seen (a slow write, clock skew between
+# processes, botocore's retries); every catch-up re-reads this much before where it could have missed something,
+# and duplicates are dropped by key
 CATCH_UP_OVERLAP = timedelta(seconds=30)
 _CATCH_UP_PAGE = 500
+# announcements that could not be published, kept to ring the doorbell again once Redis answers
+_UNANNOUNCED = 1000
+_REPAIR_BACKOFF = (0.2, 5.0)
 
 
 def session_digest(token: str) -> str:
@@ -38,16 +43,31 @@ def session_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _key_floor(key: str, overlap: timedelta) -> str:
-    moment = key_time(key) - overlap
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+def floor_before(key: str | None, *, now: datetime) -> str:
+    """Where to read from to be sure of everything stored after ``key`` was seen: CATCH_UP_OVERLAP before it.
+
+    A key's time is never trusted past this process's own clock, so a key from the future (stored by an old
+    version, or a clock far ahead) cannot make a reader skip what is stored now.
+    """
+    moment = key_time(key) if key is not None else None
+    moment = now if moment is None else min(moment, now)
+    return key_prefix(moment - CATCH_UP_OVERLAP)
 
 
 class RoomFeed:
     """Fans new messages of one room out to this process's listeners, each message once, in key order per batch."""
 
-    def __init__(self, *, room: str, store: MessageStore, bus: Bus, recent_size: int = 2000) -> None:
+    def __init__(
+        self,
+        *,
+        room: str,
+        store: MessageStore,
+        bus: Bus,
+        recent_size: int = 2000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.room = room
+        self._clock = clock
         self._store = store
         self._bus = bus
         self._recent_size = recent_size
@@ -59,6 +79,16 @@ class RoomFeed:
         self._every_session_end: list[Callable[[str], None]] = []
         self._periodic: asyncio.Task[None] | None = None
         self._catch_up_lock = asyncio.Lock()
+        self._caught_up_at: datetime | None = None  # this process's clock when the last good catch-up started
+        # memory holds every message with a key above this (once primed); "~" is above every key: nothing yet
+        self._complete_above = "~"
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._unannounced: deque[Event] = deque(maxlen=_UNANNOUNCED)
+        self._repair: asyncio.Task[None] | None = None
+
+    def now(self) -> datetime:
+        """This process's clock, as the feed reads it."""
+        return self._clock()
 
     # -- listeners -------------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -103,7 +133,8 @@ class RoomFeed:
             bisect.insort(self._recent_keys, message.key)
             self._recent[message.key] = message
         while len(self._recent_keys) > self._recent_size:
-            del self._recent[self._recent_keys.pop(0)]
+            self._complete_above = self._recent_keys.pop(0)
+            del self._recent[self._complete_above]
         for listener in list(self._listeners.values()):
             try:
                 listener(fresh)
@@ -133,10 +164,43 @@ class RoomFeed:
             except Exception:
                 log.exception("a chat view failed to close its ended session")
 
-    async def announce(self, message: Message) -> None:
-        """Show a stored message here at once and tell every other process through Redis."""
+    def announce(self, message: Message) -> None:
+        """Show a stored message here at once and tell every other process through Redis, without waiting for it.
+
+        The sender's answer never waits for Redis: a publish that fails or times out is published again once Redis
+        answers, and the other processes' catch-up finds the message in DynamoDB in any case.
+        """
         self.deliver([message])
-        await self._bus.publish(events.message_added(message))
+        task = asyncio.create_task(self._publish(message.key, events.message_added(message)), name="announce")
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, key: str, event: Event) -> None:
+        try:
+            await self._bus.publish(event)
+        except BusUnavailable as exc:
+            log.warning("stored %s but could not announce it (%s); announcing again once Redis answers", key, exc)
+            self._unannounced.append(event)
+            if self._repair is None or self._repair.done():
+                self._repair = asyncio.create_task(self._announce_again(), name="announce again")
+
+    async def _announce_again(self) -> None:
+        """Publish what could not be published, oldest first, backing off while Redis does not answer."""
+        delay = _REPAIR_BACKOFF[0]
+        while self._unannounced:
+            await asyncio.sleep(delay)
+            try:
+                while self._unannounced:
+                    await self._bus.publish(self._unannounced[0])
+                    self._unannounced.popleft()
+                log.info("announced again what Redis missed")
+            except BusUnavailable:
+                delay = min(delay * 2, _REPAIR_BACKOFF[1])
+
+    async def flush(self, *, within: float) -> None:
+        """Wait up to ``within`` seconds for announcements under way (before the process exits)."""
+        if self._publishing:
+            await asyncio.wait(set(self._publishing), timeout=within)
 
     async def announce_session_end(self, token: str) -> None:
         """Tell every view of this session, here and in other processes, that it has ended."""
@@ -145,24 +209,37 @@ class RoomFeed:
         await self._bus.publish(events.session_ended(digest))
 
     # -- catch-up --------------------------------------------------------------------------------------
-    def since(self, key: str) -> list[Message] | None:
-        """Messages after ``key`` from memory, or None when memory does not reach back that far."""
-        if not self._recent_keys or key < self._recent_keys[0]:
+    def since(self, key: str | None) -> list[Message] | None:
+        """What a reader whose newest message is ``key`` may have missed, from memory: every message from
+        CATCH_UP_OVERLAP before ``key`` on (the reader drops what it has), or None when memory does not reach back.
+        """
+        floor = floor_before(key, now=self._clock())
+        if floor < self._complete_above:
             return None
-        start = bisect.bisect_right(self._recent_keys, key)
+        start = bisect.bisect_right(self._recent_keys, floor)
         return [self._recent[k] for k in self._recent_keys[start:]]
 
     async def catch_up(self) -> None:
-        """Read what DynamoDB holds after the newest key seen here (minus an overlap) and deliver what is new."""
+        """Read what DynamoDB holds since the last catch-up began (minus an overlap) and deliver what is new.
+
+        Where to start comes from this process's own clock, never from the keys it has seen: one key dated in the
+        future must not blind the catch-up to what is stored now.
+        """
         async with self._catch_up_lock:  # a reconnect and the timer may fire together: one query is enough
+            started = self._clock()
             try:
-                if self._recent_keys:
-                    found = await self._read_after(_key_floor(self._recent_keys[-1], CATCH_UP_OVERLAP))
+                if self._caught_up_at is None:
+                    page = await self._store.page(self.room, limit=self._recent_size)
+                    found = page.messages
+                    primed_above = "" if page.cursor is None else page.cursor
                 else:
-                    found = (await self._store.page(self.room, limit=self._recent_size)).messages
+                    found = await self._read_after(key_prefix(self._caught_up_at - CATCH_UP_OVERLAP))
             except ChatError as exc:
                 log.warning("catch-up failed: %s", exc)
-                return
+                return  # the next one starts from the same place
+            if self._caught_up_at is None:
+                self._complete_above = min(self._complete_above, primed_above)
+            self._caught_up_at = started
             fresh = self.deliver(found)
             if fresh:
                 log.info("catch-up delivered %d message(s) that were not announced", len(fresh))
@@ -170,13 +247,11 @@ class RoomFeed:
     async def _read_after(self, floor: str) -> list[Message]:
         """Everything after ``floor``, page by page: a busy room can hold more than one page in the overlap."""
         found: list[Message] = []
-        cursor = floor
-        while True:
-            batch = await self._store.after(self.room, cursor, limit=_CATCH_UP_PAGE)
+        cursor: str | None = floor
+        while cursor is not None:
+            batch, cursor = await self._store.after(self.room, cursor, limit=_CATCH_UP_PAGE)
             found.extend(batch)
-            if len(batch) < _CATCH_UP_PAGE:
-                return found
-            cursor = batch[-1].key
+        return found
 
     async def _catch_up_forever(self, interval: float) -> None:
         while True:
@@ -191,6 +266,8 @@ class RoomFeed:
         self._periodic = asyncio.create_task(self._catch_up_forever(catch_up_interval), name="periodic catch-up")
 
     async def stop(self) -> None:
+        if self._repair is not None:
+            self._repair.cancel()
         if self._periodic is not None:
             self._periodic.cancel()
             with contextlib.suppress(asyncio.CancelledError):

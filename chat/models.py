@@ -94,58 +94,108 @@ def clean_text(raw: str, *, max_length: int) -> str:
     return text
 
 
-_KEY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{16}$")
+# ASCII digits only (``\d`` also matches Arabic-Indic and other digits), matched whole (``$`` lets a newline through)
+_KEY_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z#[0-9a-f]{16}")
+_NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def new_message_key(now: datetime | None = None) -> str:
-    """A sort key that orders by time to the millisecond and never collides: ISO-8601 UTC + '#' + 64 random bits."""
+    """A sort key that orders by time to the millisecond and never collides: ISO-8601 UTC + '#' + 64 random bits.
+
+    Only the server makes keys, from its own clock: a key decides where a message sits in every view and what
+    catch-up reads, so no client may choose it.
+    """
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z#{secrets.token_hex(8)}"
+    return f"{key_prefix(moment)}#{secrets.token_hex(8)}"
+
+
+def key_prefix(moment: datetime) -> str:
+    """The part of a key that encodes ``moment``: every key of a later millisecond sorts after it."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def key_time(key: str) -> datetime | None:
+    """The moment encoded in a message key, or None when ``key`` is not a key with a real date."""
+    if not _KEY_PATTERN.fullmatch(key):
+        return None
+    try:
+        return datetime.strptime(key[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    except ValueError:  # the right shape, but no such date (month 99, February 30)
+        return None
 
 
 def is_message_key(value: str) -> bool:
-    """Whether ``value`` has the shape of a key made by new_message_key."""
-    return bool(_KEY_PATTERN.match(value))
+    """Whether ``value`` is a key as new_message_key makes them: the exact shape and a real moment."""
+    return key_time(value) is not None
 
 
-def key_time(key: str) -> datetime:
-    """The moment encoded in a message key."""
-    return datetime.strptime(key[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+def is_nonce(value: str) -> bool:
+    """Whether ``value`` can be a client's idempotency id: 8 to 64 of A-Z a-z 0-9 _ -."""
+    return bool(_NONCE_PATTERN.fullmatch(value))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A checked message that is not stored yet; the server gives it its key when it stores it.
+
+    ``nonce`` is the sender's idempotency id: posting the same draft again, even much later, stores it once.
+    """
+
+    room: str
+    author: str
+    author_id: str
+    text: str
+    nonce: str
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One stored message; ``key`` is its DynamoDB sort key and its identity everywhere."""
+    """One stored message; ``key`` is its DynamoDB sort key and its identity everywhere.
+
+    ``author_id`` is the public, opaque id of the session that wrote it (never the name's internal key);
+    ``nonce`` the sender's idempotency id, so the sender's tab can match it with what it showed as pending.
+    """
 
     room: str
     key: str
     author: str
-    author_key: str
+    author_id: str
     text: str
+    nonce: str = ""
 
     @property
     def created_at(self) -> datetime:
-        return key_time(self.key)
+        moment = key_time(self.key)
+        if moment is None:  # never for a stored message: reading drops items without a valid key
+            raise ValueError(f"not a message key: {self.key[:40]!r}")
+        return moment
 
     def to_json(self) -> dict[str, Any]:
         return {
             "room": self.room,
             "key": self.key,
             "author": self.author,
-            "author_key": self.author_key,
+            "author_id": self.author_id,
             "text": self.text,
-            "created_at": self.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "nonce": self.nonce,
+            "created_at": _iso(self.created_at),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Message:
-        return cls(
-            room=str(data["room"]),
-            key=str(data["key"]),
-            author=str(data["author"]),
-            author_key=str(data["author_key"]),
-            text=str(data["text"]),
-        )
+        """The message in ``data``; ValueError (or KeyError, TypeError) for anything that is not one."""
+        fields = {name: data[name] for name in ("room", "key", "author", "author_id", "text")}
+        nonce = data.get("nonce", "")
+        if not all(isinstance(value, str) for value in (*fields.values(), nonce)):
+            raise TypeError("message fields must be strings")
+        if not is_message_key(fields["key"]):
+            raise ValueError("not a message key")
+        return cls(**fields, nonce=nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +206,20 @@ class Session:
     name: str
     name_key: str
     expires_at: int  # epoch seconds; the DynamoDB TTL attribute
+    author_id: str = ""  # public and opaque: marks this session's messages, reveals nothing of the name key
 
     def expired(self, now: float) -> bool:
         return self.expires_at <= now
+
+
+def new_author_id() -> str:
+    """A session's public id (64 random bits, hex): marks its messages without saying anything about it."""
+    return secrets.token_hex(8)
+
+
+def new_nonce() -> str:
+    """An idempotency id for a message whose sender did not choose one (128 random bits)."""
+    return secrets.token_urlsafe(16)
 
 
 def new_session_token() -> str:

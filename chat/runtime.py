@@ -7,7 +7,7 @@ import secrets
 
 from redis.asyncio import Redis
 
-from .bus import Bus
+from .bus import Bus, derive_key
 from .embedded import CREDENTIALS, EmbeddedServers
 from .feed import RoomFeed
 from .service import ChatService, Limits
@@ -24,8 +24,12 @@ class Runtime:
         self.settings = settings
         self.embedded = EmbeddedServers() if settings.embedded else None
         if self.embedded is not None:
+            # one storage thread: moto serves one request at a time anyway, and its transactions are not thread-safe
             self.dynamo: Dynamo = connect(
-                endpoint=self.embedded.dynamodb_endpoint, region=settings.aws_region, credentials=CREDENTIALS
+                endpoint=self.embedded.dynamodb_endpoint,
+                region=settings.aws_region,
+                credentials=CREDENTIALS,
+                workers=1,
             )
             redis: Redis = self.embedded.redis()
         else:
@@ -33,7 +37,10 @@ class Runtime:
             self.dynamo = connect(endpoint=settings.dynamodb_endpoint, region=settings.aws_region)
             redis = Redis.from_url(settings.redis_url, health_check_interval=10, socket_connect_timeout=2)
         self.tables = TableNames.with_prefix(settings.table_prefix)
-        self.bus = Bus(redis=redis, room=settings.room, namespace=settings.table_prefix)
+        self.storage_secret = settings.storage_secret or self._generated_secret()
+        self.bus = Bus(
+            redis=redis, room=settings.room, namespace=settings.table_prefix, key=derive_key(self.storage_secret)
+        )
         messages = MessageStore(db=self.dynamo, tables=self.tables)
         self.feed = RoomFeed(room=settings.room, store=messages, bus=self.bus)
         self.service = ChatService(
@@ -49,7 +56,6 @@ class Runtime:
                 rate_burst=settings.rate_burst,
             ),
         )
-        self.storage_secret = settings.storage_secret or self._generated_secret()
 
     def _generated_secret(self) -> str:
         log.warning(
@@ -66,6 +72,7 @@ class Runtime:
         await self.feed.start(catch_up_interval=self.settings.catchup_interval_seconds)
 
     async def stop(self) -> None:
+        await self.feed.flush(within=2.0)  # announcements under way go out before the connections close
         await self.feed.stop()
         self.dynamo.close()
         if self.embedded is not None:

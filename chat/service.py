@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BusUnavailable, InvalidInput, NotLoggedIn
-from .feed import RoomFeed, session_digest
+from .feed import RoomFeed, floor_before, session_digest
 from .models import (
+    Draft,
     Message,
     Session,
     check_name,
     clean_text,
     is_message_key,
+    is_nonce,
     name_key,
-    new_message_key,
+    new_author_id,
+    new_nonce,
     new_session_token,
 )
 from .ratelimit import RateLimiter
@@ -76,6 +80,7 @@ class ChatService:
             name=name,
             name_key=name_key(name),
             expires_at=self._expiry(),
+            author_id=new_author_id(),
         )
         await self._users.claim(session)
         log.info("session started for %r", session.name_key)
@@ -98,7 +103,7 @@ class ChatService:
             expires_at = self._expiry()
             if not await self._users.touch(session, expires_at):
                 raise NotLoggedIn("Your session has ended. Join again.")
-            session = Session(token=session.token, name=session.name, name_key=session.name_key, expires_at=expires_at)
+            session = dataclasses.replace(session, expires_at=expires_at)
         return session
 
     async def logout(self, session: Session) -> None:
@@ -111,38 +116,39 @@ class ChatService:
             log.warning("could not announce the end of a session: %s", exc)
 
     # -- messages --------------------------------------------------------------------------------------
-    def prepare(self, session: Session, raw_text: str, *, key: str | None = None) -> Message:
-        """Check the text and fix the message's key, without storing it; the same Message can be posted again."""
+    def prepare(self, session: Session, raw_text: str, *, nonce: str | None = None) -> Draft:
+        """Check the text, without storing it; posting the same draft again (same ``nonce``) stores it once.
+
+        ``nonce`` is the sender's idempotency id for this message (a new one when None). The server, not the
+        sender, decides where the message sits in time, when it stores it.
+        """
         text = clean_text(raw_text, max_length=self.limits.max_message_length)
-        if key is not None and not is_message_key(key):
-            raise InvalidInput("That message id is not valid.")
-        return Message(
+        if nonce is not None and not is_nonce(nonce):
+            raise InvalidInput("That message id is not valid: use 8 to 64 letters, digits, _ or -.")
+        return Draft(
             room=self.room,
-            key=key or new_message_key(),
             author=session.name,
-            author_key=session.name_key,
+            author_id=session.author_id,
             text=text,
+            nonce=nonce or new_nonce(),
         )
 
-    async def post(self, session: Session, message: Message) -> Message:
-        """Store ``message`` (made by prepare) and announce it. Posting the same message again stores it once."""
+    async def post(self, session: Session, draft: Draft) -> Message:
+        """Store ``draft`` (made by prepare) and announce it; the stored message, the first one for a retry."""
         # check: the session is still live (another tab may have logged out) and within the rate limit
         live = await self._live(session)
-        if message.author_key != live.name_key or message.room != self.room:
+        if draft.author_id != live.author_id or draft.room != self.room:
             raise InvalidInput("That message belongs to someone else.")
         self._rate.take(live.token)
-        # do: a conditional write, so a retry of the same key is not a second message
-        await self._messages.put(message)
-        # announce: only now that it is stored; a lost announcement is repaired by the feed's catch-up
-        try:
-            await self.feed.announce(message)
-        except BusUnavailable as exc:
-            log.warning("stored %s but could not announce it: %s", message.key, exc)
+        # do: one transaction stores the message under a key of the server's time and remembers its nonce
+        message = await self._messages.put(draft)
+        # announce: only now that it is stored, without waiting for Redis; a lost announcement is repaired
+        self.feed.announce(message)
         return message
 
-    async def send(self, session: Session, raw_text: str, *, key: str | None = None) -> Message:
+    async def send(self, session: Session, raw_text: str, *, nonce: str | None = None) -> Message:
         """prepare, then post."""
-        return await self.post(session, self.prepare(session, raw_text, key=key))
+        return await self.post(session, self.prepare(session, raw_text, nonce=nonce))
 
     async def history(self, *, before: str | None = None, limit: int | None = None) -> Page:
         """One page of messages older than ``before`` (the newest when None), oldest first."""
@@ -153,12 +159,14 @@ class ChatService:
             raise InvalidInput("That cursor is not valid.")
         return await self._messages.page(self.room, limit=size, before=before)
 
-    async def since(self, key: str) -> list[Message]:
-        """Every message after ``key``, from this process's memory when it reaches back that far."""
+    async def since(self, key: str | None) -> list[Message]:
+        """What a reader whose newest message is ``key`` may have missed (from a little before it: the reader
+        drops what it has), from this process's memory when it reaches back that far."""
         recent = self.feed.since(key)
         if recent is not None:
             return recent
-        return await self._messages.after(self.room, key)
+        messages, _ = await self._messages.after(self.room, floor_before(key, now=self.feed.now()))
+        return messages
 
     async def _live(self, session: Session) -> Session:
         """``resume`` for posting: a session read less than ``session_recheck_seconds`` ago is not read again.

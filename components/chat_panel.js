@@ -19,7 +19,7 @@ export default {
           v-for="m in items"
           :key="m.key"
           class="sc-msg"
-          :class="{ 'sc-own': m.author_key === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed' }"
+          :class="{ 'sc-own': m.author_id === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed' }"
           :data-key="m.key"
         >
           <div class="sc-meta">
@@ -96,8 +96,16 @@ export default {
           return;
         }
         this.joinTries = 0;
-        if (missed.length) this.add(missed);
+        // the answer starts a little before our newest message, so nothing stored late is missed; what is below
+        // our oldest message is history that Load more brings, not news
+        const oldest = this.oldestKey();
+        const news = oldest === null ? missed : missed.filter((m) => m.key > oldest);
+        if (news.length) this.add(news);
       });
+    },
+    oldestKey() {
+      for (const m of this.items) if (!m.status) return m.key;
+      return null;
     },
     newestKey() {
       for (let i = this.items.length - 1; i >= 0; i--) if (!this.items[i].status) return this.items[i].key;
@@ -113,10 +121,27 @@ export default {
         if (el) el.scrollTop = el.scrollHeight;
       });
     },
+    // the reader's own message is stored: it takes the place of what was shown as pending
+    confirm(pendingKey, stored) {
+      const follow = this.atBottom();
+      const at = this.items.findIndex((m) => m.key === pendingKey);
+      if (at >= 0) this.items.splice(at, 1);
+      this.merge([stored]);
+      if (follow) this.scrollToBottom();
+    },
     // insert or update by key, keeping key order; returns nothing
     merge(messages) {
       const items = this.items;
       for (const m of messages) {
+        // a stored message whose nonce is shown as pending (the room's emit came before the sender's answer)
+        if (!m.status && m.nonce) {
+          for (let i = items.length - 1; i >= 0 && items[i].status; i--) {
+            if (items[i].nonce === m.nonce) {
+              items.splice(i, 1);
+              break;
+            }
+          }
+        }
         let lo = 0;
         let hi = items.length;
         if (hi > 0 && items[hi - 1].key < m.key) lo = hi; // the common case: newest at the end

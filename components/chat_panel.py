@@ -7,19 +7,29 @@ server memory per connected tab (see docs/benchmarks.md).
 from __future__ import annotations
 
 import bisect
+from datetime import UTC, datetime
 from typing import Any
 
 from nicegui import ui
 
-from chat.models import Message
+from chat.models import Draft
 
-Status = str | None  # None (stored), "pending" or "failed"
+Status = str  # "pending" or "failed"
 
 
-def _payload(message: Message, status: Status = None, error: str | None = None) -> dict[str, Any]:
-    data = message.to_json()
-    if status is not None:
-        data["status"] = status
+def pending_payload(key: str, draft: Draft, status: Status, error: str | None = None) -> dict[str, Any]:
+    """A message of the reader's that is not stored yet, under a provisional ``key`` that sorts after every stored
+    one (see ChatView); it shows where the reader typed it until the stored message takes its place."""
+    data: dict[str, Any] = {
+        "room": draft.room,
+        "key": key,
+        "author": draft.author,
+        "author_id": draft.author_id,
+        "text": draft.text,
+        "nonce": draft.nonce,
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "status": status,
+    }
     if error is not None:
         data["error"] = error
     return data
@@ -125,16 +135,23 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         if self._merge(payload) and self._trim():
             self._more = True
 
-    def after(self, key: str | None) -> list[dict[str, Any]]:
-        """The stored messages of the model newer than ``key`` (all of them for None), oldest first."""
-        start = 0 if key is None else bisect.bisect_right(self._keys, key)
+    def after(self, floor: str | None) -> list[dict[str, Any]]:
+        """The stored messages of the model with a key above ``floor`` (all of them for None), oldest first."""
+        start = 0 if floor is None else bisect.bisect_right(self._keys, floor)
         return [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
 
-    def set_status(self, message: Message, status: Status, error: str | None = None) -> None:
-        """Show one of the reader's own messages as pending, failed (with ``error``) or, with None, sent."""
-        data = _payload(message, status, error)
+    def set_pending(self, key: str, draft: Draft, status: Status, error: str | None = None) -> None:
+        """Show one of the reader's own messages, under its provisional ``key``, as pending or failed (``error``)."""
+        data = pending_payload(key, draft, status, error)
         self._merge([data])
         self.run_method("add", [data])
+
+    def confirm(self, key: str, stored: dict[str, Any]) -> None:
+        """The reader's message under provisional ``key`` is stored: ``stored`` takes its place."""
+        if self._items.pop(key, None) is not None:
+            self._keys.remove(key)
+        self._merge([stored])
+        self.run_method("confirm", key, stored)
 
     def prepend(self, payload: list[dict[str, Any]]) -> None:
         """Insert older messages above, keeping the reader's place (the dicts are shared, as for show)."""

@@ -9,7 +9,8 @@ from typing import Any
 from nicegui import background_tasks, ui
 
 from chat.errors import ChatError, NotLoggedIn
-from chat.models import Message, Session
+from chat.feed import floor_before
+from chat.models import Draft, Session
 from chat.service import ChatService
 
 from .broadcast import Broadcaster
@@ -36,10 +37,13 @@ class ChatView:
         self._broadcaster = broadcaster
         self._session = session
         self._on_session_end = on_session_end
-        self._pending: dict[str, Message] = {}
+        # the reader's messages not stored yet, by provisional key: "~" sorts after every stored key, and the
+        # counter keeps them in the order they were typed until the server gives each its place
+        self._pending: dict[str, Draft] = {}
+        self._typed = 0
         self._unsubscribe: list[Callable[[], None]] = []
         self._loading = False
-        self.panel = ChatPanel(name=session.name, me=session.name_key, limit=view_limit).mark("messages")
+        self.panel = ChatPanel(name=session.name, me=session.author_id, limit=view_limit).mark("messages")
         self.panel.on("load_more", self._load_more)
         self.panel.on("logout", on_logout)
         self.panel.on("retry", lambda e: self._retry(str(e.args)))
@@ -69,18 +73,21 @@ class ChatView:
         self.panel.accept(payload)
 
     def after(self, key: str | None) -> list[dict[str, Any]]:
-        return self.panel.after(key)
+        """What a browser whose newest message is ``key`` may lack: from a little before it (it drops duplicates)."""
+        return self.panel.after(None if key is None else floor_before(key, now=self._service.feed.now()))
 
     async def _catch_up(self) -> None:
-        newest = self.panel.newest_key
-        if newest is None:
+        """What was stored while the first page was read: the overlap may bring older messages, and those below the
+        page's oldest are history for Load more, not news."""
+        newest, oldest = self.panel.newest_key, self.panel.oldest_key
+        if newest is None or oldest is None:
             return
         try:
             missed = await self._service.since(newest)
         except ChatError as exc:
             log.warning("catch-up for a view failed: %s", exc)
             return
-        self.accept(self._broadcaster.payloads(missed))
+        self.accept(self._broadcaster.payloads(m for m in missed if m.key > oldest))
 
     async def _load_more(self) -> None:
         if self._loading:
@@ -98,29 +105,31 @@ class ChatView:
             self.panel.set_more(more)
 
     # -- writing ---------------------------------------------------------------------------------------
-    async def _send(self, text: str) -> None:
-        message = self._service.prepare(self._session, text)  # InvalidText: refused, text stays in the box
-        self._pending[message.key] = message
-        self.panel.set_status(message, "pending")
-        background_tasks.create(self._post(message), name="post message")
+    async def _send(self, text: str, nonce: str | None = None) -> None:
+        draft = self._service.prepare(self._session, text, nonce=nonce)  # InvalidText: refused, text stays
+        self._typed += 1
+        key = f"~{self._typed:09d}.{draft.nonce}"
+        self._pending[key] = draft
+        self.panel.set_pending(key, draft, "pending")
+        background_tasks.create(self._post(key, draft), name="post message")
 
     def _retry(self, key: str) -> None:
-        message = self._pending.get(key)
-        if message is not None:
-            self.panel.set_status(message, "pending")
-            background_tasks.create(self._post(message), name="retry message")
+        draft = self._pending.get(key)
+        if draft is not None:
+            self.panel.set_pending(key, draft, "pending")
+            background_tasks.create(self._post(key, draft), name="retry message")
 
-    async def _post(self, message: Message) -> None:
+    async def _post(self, key: str, draft: Draft) -> None:
         try:
-            await self._service.post(self._session, message)
+            message = await self._service.post(self._session, draft)
         except NotLoggedIn:
             await self._session_ended_async()
             return
         except ChatError as exc:
-            self.panel.set_status(message, "failed", exc.message)
+            self.panel.set_pending(key, draft, "failed", exc.message)
             return
-        self._pending.pop(message.key, None)
-        self.panel.set_status(message, None)
+        self._pending.pop(key, None)
+        self.panel.confirm(key, self._broadcaster.payloads([message])[0])
 
     # -- session ---------------------------------------------------------------------------------------
     def _session_ended(self) -> None:

@@ -10,10 +10,13 @@ import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 from moto import mock_aws
 
-from chat.bus import Bus
+from chat.bus import Bus, derive_key
 from chat.feed import RoomFeed
 from chat.service import ChatService, Limits
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
+
+# what every process of a test deployment seals its bus events with
+BUS_KEY = derive_key("test deployment secret, not for production use")
 
 REQUIRE_SERVICES = os.environ.get("CHAT_REQUIRE_SERVICES", "") not in ("", "0", "false")
 
@@ -29,6 +32,22 @@ def service_setting(name: str) -> str:
     return value
 
 
+def plant(db: Dynamo, tables: TableNames, *, key: str, text: str, room: str = "lobby") -> None:
+    """Write a message item straight into DynamoDB, as an old version, a script or an attacker with table access
+    might have: nothing checks ``key``."""
+    db.client.put_item(
+        TableName=tables.messages,
+        Item={
+            "PartitionKey": {"S": room},
+            "CreatedAt": {"S": key},
+            "UserName": {"S": "Planted"},
+            "DisplayName": {"S": "Planted"},
+            "AuthorId": {"S": "planted"},
+            "Text": {"S": text},
+        },
+    )
+
+
 @pytest.fixture
 def tables() -> TableNames:
     return TableNames.with_prefix(f"t{uuid.uuid4().hex[:8]}_")
@@ -38,7 +57,8 @@ def tables() -> TableNames:
 def moto_dynamo() -> Iterator[Dynamo]:
     """A DynamoDB client served by moto in this process."""
     with mock_aws():
-        db = connect(endpoint=None, region="us-east-1", credentials=("test", "test"))
+        # one storage thread, as in embedded mode: moto's transactions are not thread-safe
+        db = connect(endpoint=None, region="us-east-1", credentials=("test", "test"), workers=1)
         yield db
         db.close()
 
@@ -68,7 +88,7 @@ def make_service(db: Dynamo, tables: TableNames, bus: Bus, **limits: int | float
 @pytest.fixture
 async def memory_service(memory_db: Dynamo, tables: TableNames, redis_server: FakeServer) -> AsyncIterator[ChatService]:
     """A started ChatService on moto and fakeredis."""
-    service = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby"))
+    service = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY))
     await service.feed.start(catch_up_interval=3600)
     yield service
     await service.feed.stop()

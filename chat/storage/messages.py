@@ -1,36 +1,100 @@
-"""The Messages table: one partition per room, sorted by the message key."""
+"""The Messages table: one partition per room, sorted by the message key; and the senders' idempotency ids.
+
+Storing a message takes two conditional writes. First a record of its sender's idempotency id (its nonce), in a
+partition of its own per sender (``nonce:<room>:<author id>``, a key no room can have), naming the key the server
+chose for the message and expiring after a day; then the message under that key. A retry of the same nonce,
+however late, finds the record and gets the message stored the first time instead of a second copy.
+
+If an attempt stopped between the two writes, the retry finishes it under a new key of the current time (so
+catch-up, which reads a short window back, finds it) and leaves a tombstone at the old key that points to the new
+one: a late write of the old attempt then fails its condition, so the message can never be stored twice. Real
+DynamoDB could do both writes in one transaction, but moto copies the whole table for every transaction, which
+made embedded mode slower with every message stored.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..errors import StorageUnavailable
-from ..models import Message
+from ..errors import Conflict, StorageUnavailable
+from ..models import Draft, Message, is_message_key, new_message_key
 from .client import Dynamo, error_code
-from .schema import TableNames
+from .schema import TTL_ATTRIBUTE, TableNames
+
+log = logging.getLogger(__name__)
+
+# how long a nonce is remembered: a browser that was offline for this long sends its pending message again
+NONCE_TTL_SECONDS = 86_400
+# a retry that meets other retries of the same nonce looks again this often before it gives up
+_FINISH_TRIES = 5
+# the attribute of a tombstone: where the message that was to be stored at its key went instead
+MOVED_TO = "MovedTo"
+
+
+class _Exists(Exception):
+    """A conditional write found its key taken."""
 
 
 def _to_item(message: Message) -> dict[str, dict[str, str]]:
-    return {
+    item = {
         "PartitionKey": {"S": message.room},
         "CreatedAt": {"S": message.key},
-        "UserName": {"S": message.author_key},
+        "UserName": {"S": message.author},
         "DisplayName": {"S": message.author},
+        "AuthorId": {"S": message.author_id},
         "Text": {"S": message.text},
     }
+    if message.nonce:
+        item["Nonce"] = {"S": message.nonce}
+    return item
 
 
-def _from_item(item: dict[str, Any]) -> Message:
+def _string(item: dict[str, Any], name: str) -> str:
+    value = item.get(name, {}).get("S", "")
+    return value if isinstance(value, str) else ""
+
+
+def _from_item(item: dict[str, Any]) -> Message | None:
+    """The message an item holds, or None for an item that is not one (written by hand, by an old version...).
+
+    Reading must survive any stored item: one bad item must never break a page for everybody.
+    """
+    key = _string(item, "CreatedAt")
+    if not is_message_key(key) or MOVED_TO in item:
+        return None
     return Message(
-        room=item["PartitionKey"]["S"],
-        key=item["CreatedAt"]["S"],
-        author=item["DisplayName"]["S"],
-        author_key=item["UserName"]["S"],
-        text=item["Text"]["S"],
+        room=_string(item, "PartitionKey"),
+        key=key,
+        author=_string(item, "DisplayName") or _string(item, "UserName") or "?",
+        author_id=_string(item, "AuthorId"),
+        text=_string(item, "Text"),
+        nonce=_string(item, "Nonce"),
     )
+
+
+def _messages(items: list[dict[str, Any]]) -> list[Message]:
+    found = [m for m in map(_from_item, items) if m is not None]
+    invalid = len(items) - len(found) - sum(1 for item in items if MOVED_TO in item)
+    if invalid:
+        log.warning("skipped %d stored item(s) that are not valid messages", invalid)
+    return found
+
+
+def nonce_partition(room: str, author_id: str) -> str:
+    return f"nonce:{room}:{author_id}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,39 +106,131 @@ class Page:
 
 
 class MessageStore:
-    """Append-only messages: conditional puts, newest-first pages, and reads after a key for catch-up."""
+    """Append-only messages: idempotent writes, newest-first pages, and reads after a key for catch-up."""
 
-    def __init__(self, *, db: Dynamo, tables: TableNames) -> None:
+    def __init__(self, *, db: Dynamo, tables: TableNames, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._table = tables.messages
+        self._clock = clock
 
-    async def put(self, message: Message) -> bool:
-        """Store ``message``; True if written now, False if this very message was already stored (a retry).
+    async def put(self, draft: Draft) -> Message:
+        """Store ``draft`` under a key made now; the message stored, or the one stored earlier under its nonce.
 
-        The write never overwrites: a key that holds a different message raises StorageUnavailable.
+        Raises Conflict when the nonce was used for a different text.
         """
+        return await self._db.run(self._put, draft)
 
-        def put() -> bool:
+    def _put(self, draft: Draft) -> Message:
+        message = self._message(draft)
+        try:
+            self._conditional_put(self._record_item(message), allow_expired=True)
+        except _Exists:
+            return self._earlier(draft)
+        try:
+            self._conditional_put(_to_item(message))
+        except _Exists:  # a retry took over this attempt meanwhile and moved the message
+            return self._earlier(draft)
+        return message
+
+    def _earlier(self, draft: Draft) -> Message:
+        """The message stored under ``draft``'s nonce, finishing an attempt that stopped half way."""
+        for _ in range(_FINISH_TRIES):
+            record = self._get(nonce_partition(draft.room, draft.author_id), draft.nonce)
+            if record is None:  # expired between the two reads: a new attempt
+                return self._put(draft)
+            if _string(record, "TextDigest") != _digest(draft.text):
+                raise Conflict("That message id was already used for a different message. Send it with a new id.")
+            key = _string(record, "MessageKey")
+            item = self._get(draft.room, key)
+            if item is not None and MOVED_TO not in item:
+                message = _from_item(item)
+                if message is None:
+                    break
+                return message
+            # the message is missing (or moved): decide its new key once, in a tombstone at the old one
+            moved_to = _string(item, MOVED_TO) if item is not None else ""
+            if not moved_to:
+                moved_to = self._message(draft).key
+                try:
+                    self._conditional_put(self._tombstone(draft.room, key, moved_to))
+                except _Exists:
+                    continue  # the old attempt wrote it after all, or another retry moved it: look again
+            self._repoint(draft, old=key, new=moved_to)
+            message = dataclasses.replace(self._message(draft), key=moved_to)
             try:
-                self._db.client.put_item(
-                    TableName=self._table,
-                    Item=_to_item(message),
-                    ConditionExpression="attribute_not_exists(CreatedAt)",
-                )
-                return True
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
-            stored = self._db.client.get_item(
-                TableName=self._table,
-                Key={"PartitionKey": {"S": message.room}, "CreatedAt": {"S": message.key}},
-                ConsistentRead=True,
-            ).get("Item")
-            if stored is not None and _from_item(stored) == message:
-                return False
-            raise StorageUnavailable("That message key is already used by another message; send it again.")
+                self._conditional_put(_to_item(message))
+            except _Exists:
+                continue
+            return message
+        raise StorageUnavailable("The message store is inconsistent; try again in a moment.")
 
-        return await self._db.run(put)
+    def _message(self, draft: Draft) -> Message:
+        return Message(
+            room=draft.room,
+            key=new_message_key(datetime.fromtimestamp(self._clock(), UTC)),
+            author=draft.author,
+            author_id=draft.author_id,
+            text=draft.text,
+            nonce=draft.nonce,
+        )
+
+    def _record_item(self, message: Message) -> dict[str, dict[str, str]]:
+        return {
+            "PartitionKey": {"S": nonce_partition(message.room, message.author_id)},
+            "CreatedAt": {"S": message.nonce},
+            "MessageKey": {"S": message.key},
+            "TextDigest": {"S": _digest(message.text)},
+            TTL_ATTRIBUTE: {"N": str(int(self._clock()) + NONCE_TTL_SECONDS)},
+        }
+
+    def _tombstone(self, room: str, key: str, moved_to: str) -> dict[str, dict[str, str]]:
+        return {
+            "PartitionKey": {"S": room},
+            "CreatedAt": {"S": key},
+            MOVED_TO: {"S": moved_to},
+            TTL_ATTRIBUTE: {"N": str(int(self._clock()) + NONCE_TTL_SECONDS)},
+        }
+
+    def _repoint(self, draft: Draft, *, old: str, new: str) -> None:
+        """Point the nonce's record from ``old`` to ``new``; already done by another retry is fine."""
+        try:
+            self._db.client.update_item(
+                TableName=self._table,
+                Key={
+                    "PartitionKey": {"S": nonce_partition(draft.room, draft.author_id)},
+                    "CreatedAt": {"S": draft.nonce},
+                },
+                UpdateExpression="SET MessageKey = :new",
+                ConditionExpression="MessageKey = :old",
+                ExpressionAttributeValues={":new": {"S": new}, ":old": {"S": old}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def _conditional_put(self, item: dict[str, dict[str, str]], *, allow_expired: bool = False) -> None:
+        """Write ``item`` unless its key holds one (a live one, with ``allow_expired``); _Exists if it does."""
+        args: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(CreatedAt)"}
+        if allow_expired:
+            args = {
+                "ConditionExpression": "attribute_not_exists(CreatedAt) OR #exp <= :now",
+                "ExpressionAttributeNames": {"#exp": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {":now": {"N": str(int(self._clock()))}},
+            }
+        try:
+            self._db.client.put_item(TableName=self._table, Item=item, **args)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise _Exists from None
+            raise
+
+    def _get(self, partition: str, key: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._db.client.get_item(
+            TableName=self._table,
+            Key={"PartitionKey": {"S": partition}, "CreatedAt": {"S": key}},
+            ConsistentRead=True,
+        ).get("Item")
+        return item
 
     async def page(self, room: str, *, limit: int, before: str | None = None) -> Page:
         """Up to ``limit`` messages older than ``before`` (newest when None), as one Query."""
@@ -89,28 +245,26 @@ class MessageStore:
         if before is not None:
             args["ExclusiveStartKey"] = {"PartitionKey": {"S": room}, "CreatedAt": {"S": before}}
         response = await self._db.run(self._db.client.query, **args)
-        items = [_from_item(item) for item in response.get("Items", [])]
+        items = response.get("Items", [])
         newest_first = items[:limit]
         more = len(items) > limit
-        return Page(messages=newest_first[::-1], cursor=newest_first[-1].key if more else None)
+        # the cursor is the raw key of the last item read, valid message or not, so a bad item is stepped over
+        cursor = _string(newest_first[-1], "CreatedAt") if more else None
+        return Page(messages=_messages(newest_first)[::-1], cursor=cursor)
 
-    async def after(self, room: str, key: str, *, limit: int = 500) -> list[Message]:
-        """Up to ``limit`` messages with a key greater than ``key``, oldest first (for catch-up)."""
-        found: list[Message] = []
-        start: dict[str, Any] | None = None
-        while len(found) < limit:
-            args: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "PartitionKey = :room AND CreatedAt > :key",
-                "ExpressionAttributeValues": {":room": {"S": room}, ":key": {"S": key}},
-                "ScanIndexForward": True,
-                "Limit": limit - len(found),
-            }
-            if start is not None:
-                args["ExclusiveStartKey"] = start
-            response = await self._db.run(self._db.client.query, **args)
-            found.extend(_from_item(item) for item in response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if start is None:
-                break
-        return found
+    async def after(self, room: str, key: str, *, limit: int = 500) -> tuple[list[Message], str | None]:
+        """Up to ``limit`` items with a key greater than ``key``, oldest first (for catch-up).
+
+        Returns the messages among them and the key to read after next, None when nothing more is stored.
+        """
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PartitionKey = :room AND CreatedAt > :key",
+            "ExpressionAttributeValues": {":room": {"S": room}, ":key": {"S": key}},
+            "ScanIndexForward": True,
+            "Limit": limit,
+        }
+        response = await self._db.run(self._db.client.query, **args)
+        items = response.get("Items", [])
+        more = "LastEvaluatedKey" in response and bool(items)
+        return _messages(items), (_string(items[-1], "CreatedAt") if more else None)

@@ -100,5 +100,6 @@ def ensure_tables(db: Dynamo, names: TableNames) -> None:
         _ensure(db, _users_schema(names.users))
         _ensure(db, _messages_schema(names.messages))
         _enable_ttl(db, names.users)
+        _enable_ttl(db, names.messages)  # for the idempotency records; messages themselves have no expiry
     except (BotoCoreError, ClientError) as exc:
         raise StorageUnavailable(f"Cannot prepare the DynamoDB tables: {exc}") from exc

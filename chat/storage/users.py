@@ -18,6 +18,7 @@ def _to_item(session: Session) -> dict[str, dict[str, str]]:
         "DisplayName": {"S": session.name},
         "SessionId": {"S": session.token},
         TTL_ATTRIBUTE: {"N": str(session.expires_at)},
+        "AuthorId": {"S": session.author_id},
     }
 
 
@@ -27,6 +28,7 @@ def _from_item(item: dict[str, dict[str, str]]) -> Session:
         name=item["DisplayName"]["S"],
         name_key=item["UserName"]["S"],
         expires_at=int(item[TTL_ATTRIBUTE]["N"]),
+        author_id=item.get("AuthorId", {}).get("S", ""),
     )
 
 

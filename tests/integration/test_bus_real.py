@@ -9,6 +9,7 @@ from chat import events
 from chat.bus import Bus
 from chat.events import Event
 from chat.models import Message, new_message_key
+from tests.conftest import BUS_KEY
 
 from .support import RedisServer, unique_room, wait_for
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def message(room: str, text: str) -> Message:
-    return Message(room=room, key=new_message_key(), author="Alice", author_key="alice", text=text)
+    return Message(room=room, key=new_message_key(), author="Alice", author_id="a1", text=text)
 
 
 async def test_two_buses_on_two_connections_both_receive_what_one_publishes(redis_url: str) -> None:
@@ -31,9 +32,9 @@ async def test_two_buses_on_two_connections_both_receive_what_one_publishes(redi
         return on_connect
 
     buses = {
-        "a": Bus(redis=Redis.from_url(redis_url), room=room),
-        "b": Bus(redis=Redis.from_url(redis_url), room=room),
-        "elsewhere": Bus(redis=Redis.from_url(redis_url), room=elsewhere),
+        "a": Bus(redis=Redis.from_url(redis_url), room=room, key=BUS_KEY),
+        "b": Bus(redis=Redis.from_url(redis_url), room=room, key=BUS_KEY),
+        "elsewhere": Bus(redis=Redis.from_url(redis_url), room=elsewhere, key=BUS_KEY),
     }
     try:
         for name, bus in buses.items():
@@ -65,6 +66,7 @@ async def test_a_publish_after_redis_came_back_succeeds_on_a_connection_opened_b
     bus = Bus(
         redis=Redis.from_url(private_redis.url, health_check_interval=10, socket_connect_timeout=2),
         room=unique_room(),
+        key=BUS_KEY,
     )
     try:
         await bus.publish(events.session_ended("ab" * 32))  # the pool now holds one open connection

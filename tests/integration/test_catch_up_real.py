@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from chat.models import Message, new_message_key
+from chat.models import Draft, Message, new_nonce
 
 from .support import Cluster, View
 
@@ -24,20 +24,20 @@ async def test_catch_up_finds_missed_messages_in_a_room_with_more_than_500_messa
     node.feed.subscribe(view)
     store = node.service._messages  # the process's own MessageStore; writes below skip the announcement
 
-    def message(text: str) -> Message:
-        return Message(room=cluster.room, key=new_message_key(), author="Busy", author_key="busy", text=text)
+    def message(text: str) -> Draft:
+        return Draft(room=cluster.room, author="Busy", author_id="busy", text=text, nonce=new_nonce())
 
-    async def put_all(messages: list[Message]) -> None:
-        for start in range(0, len(messages), 50):
-            await asyncio.gather(*(store.put(m) for m in messages[start : start + 50]))
+    async def put_all(drafts: list[Draft]) -> list[Message]:
+        stored: list[Message] = []
+        for start in range(0, len(drafts), 50):
+            stored += await asyncio.gather(*(store.put(d) for d in drafts[start : start + 50]))
+        return stored
 
     # 520 messages within a few seconds, all seen live by this process ...
-    seen = [message(f"seen {i}") for i in range(520)]
-    await put_all(seen)
+    seen = await put_all([message(f"seen {i}") for i in range(520)])
     node.feed.deliver(seen)
     # ... then 10 more from another process whose announcements were lost (Redis was down for it)
-    missed = [message(f"missed {i}") for i in range(10)]
-    await put_all(missed)
+    missed = await put_all([message(f"missed {i}") for i in range(10)])
 
     await node.feed.catch_up()  # what the reconnect does
     await node.feed.catch_up()  # and the timer after it

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chat.errors import StorageUnavailable
-from chat.models import Message, Session
+from chat.errors import Conflict, StorageUnavailable
+from chat.models import Draft, Message, Session
 from chat.storage import connect
 from tests.conftest import service_setting
 
@@ -65,6 +65,7 @@ class Senders:
     errors: Counter[str] = field(default_factory=Counter)  # what the person is told, by text
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     on_next_put: Callable[[], None] | None = None  # runs once, just before the next put goes out
+    _stored_nonces: set[str] = field(default_factory=set)
 
     @classmethod
     async def start(cls, cluster: Cluster, redis_url: str) -> Senders:
@@ -83,25 +84,27 @@ class Senders:
         store = node.service._messages
         put = store.put
 
-        async def counted(message: Message) -> bool:
+        async def counted(draft: Draft) -> Message:
             if self.on_next_put is not None:
                 hook, self.on_next_put = self.on_next_put, None
                 hook()
-            written = await put(message)
-            self.put_results["written" if written else "already_stored"] += 1
-            return written
+            message = await put(draft)
+            # a nonce seen stored before: a retry of a write that landed, answered with the first message
+            self.put_results["already_stored" if draft.nonce in self._stored_nonces else "written"] += 1
+            self._stored_nonces.add(draft.nonce)
+            return message
 
         store.put = counted  # type: ignore[method-assign]
 
     async def _send_all(self, node: Node, session: Session) -> None:
         i = 0
         while not self.stop.is_set():
-            message = node.service.prepare(session, f"{session.name} {i}")
+            draft = node.service.prepare(session, f"{session.name} {i}")
             failed_before = False
             while True:
                 started = time.monotonic()
                 try:
-                    await node.service.post(session, message)
+                    message = await node.service.post(session, draft)
                     self.slowest_call = max(self.slowest_call, time.monotonic() - started)
                     break
                 except StorageUnavailable as exc:
@@ -112,7 +115,7 @@ class Senders:
                     if not failed_before:
                         self.first_failure_after.append(took)
                         failed_before = True
-                    await asyncio.sleep(0.2)  # a person pressing Retry; the same Message, so the same key
+                    await asyncio.sleep(0.2)  # a person pressing Retry; the same draft, so the same nonce
             self.sent.append(message)
             i += 1
             await asyncio.sleep(0.05)
@@ -224,11 +227,11 @@ async def test_dynamodb_paused_during_a_write_every_send_is_stored_once(
 
     # the retry of a write that landed, made certain: posting the same Message again stores nothing new ...
     node, session = senders.nodes[0], senders.sessions[0]
-    mine = next(m for m in senders.sent if m.author_key == session.name_key)
+    mine = next(m for m in senders.sent if m.author_id == session.author_id)
     already = senders.put_results["already_stored"]
-    assert await node.service.post(session, mine) == mine
+    assert await node.service.post(session, node.service.prepare(session, mine.text, nonce=mine.nonce)) == mine
     assert senders.put_results["already_stored"] == already + 1
-    # ... and a different message under a key already used is refused rather than overwriting the first
-    with pytest.raises(StorageUnavailable, match="already used"):
-        await node.service.post(session, node.service.prepare(session, "another text", key=mine.key))
+    # ... and a different message under a nonce already used is refused rather than stored
+    with pytest.raises(Conflict, match="already used"):
+        await node.service.post(session, node.service.prepare(session, "another text", nonce=mine.nonce))
     assert [m.key for m in await stored(node.service)] == sorted(m.key for m in senders.sent)

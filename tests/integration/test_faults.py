@@ -137,7 +137,7 @@ async def check_run(
     in_dynamodb = await stored(cluster.nodes[0].service)
     stored_keys = [m.key for m in in_dynamodb]
     texts = [m.text for m in in_dynamodb]
-    unannounced = [r for r in caplog.records if r.name == "chat.service" and "could not announce" in r.getMessage()]
+    unannounced = [r for r in caplog.records if r.name == "chat.feed" and "could not announce" in r.getMessage()]
     lost_subscriptions = [r for r in caplog.records if r.name == "chat.bus" and "lost the Redis" in r.getMessage()]
     failed_after_restart = [r for r in unannounced if r.created >= run.restarted_wall]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 from nicegui import ui
@@ -10,7 +11,7 @@ from nicegui.events import GenericEventArguments
 from nicegui.testing.user import User
 
 from chat.errors import StorageUnavailable
-from chat.models import Message
+from chat.models import Draft, Message
 from components.chat_panel import START_TEXT, ChatPanel
 
 from .conftest import ChatApp, join
@@ -33,6 +34,16 @@ async def eventually(check, timeout: float = 3.0) -> None:  # type: ignore[no-un
         while True:
             try:
                 check()
+                return
+            except AssertionError:
+                await asyncio.sleep(0.02)
+
+
+async def eventually_async(check: Callable[[], Awaitable[None]], timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                await check()
                 return
             except AssertionError:
                 await asyncio.sleep(0.02)
@@ -158,7 +169,7 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
     store = chat_app.service._messages
     real_put = store.put
 
-    async def unreachable(message: Message) -> bool:
+    async def unreachable(draft: Draft) -> Message:
         raise StorageUnavailable("The message store cannot be reached right now.")
 
     monkeypatch.setattr(store, "put", unreachable)
@@ -167,8 +178,10 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
     assert isinstance(element, ChatPanel)
     await eventually(lambda: _assert_equal([element.item(k)["status"] for k in element.keys], ["failed"]))  # type: ignore[index]
     (key,) = element.keys
-    assert element.item(key)["text"] == "keep me"  # type: ignore[index]
-    assert "cannot be reached" in element.item(key)["error"]  # type: ignore[index]
+    pending = element.item(key)
+    assert pending is not None
+    assert pending["text"] == "keep me"
+    assert "cannot be reached" in pending["error"]
     assert (await chat_app.service.history()).messages == []
 
     monkeypatch.setattr(store, "put", real_put)
@@ -176,6 +189,13 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
     for listener in element._event_listeners.values():
         if listener.type == "retry":
             listener.handler(GenericEventArguments(sender=element, client=element.client, args=key))
-    await eventually(lambda: _assert_equal(element.item(key).get("status"), None))  # type: ignore[union-attr]
-    stored = (await chat_app.service.history()).messages
-    assert [(m.key, m.text) for m in stored] == [(key, "keep me")]  # the same key: one message, not two
+    stored: list[Message] = []
+
+    async def retried() -> None:
+        stored[:] = (await chat_app.service.history()).messages
+        assert [(m.text, m.nonce) for m in stored] == [("keep me", pending["nonce"])]  # the same nonce: once
+
+    await eventually_async(retried)
+    # the stored message took the place of the failed one
+    await eventually(lambda: _assert_equal(element.keys, [stored[0].key]))
+    assert element.item(stored[0].key) == {**stored[0].to_json()}

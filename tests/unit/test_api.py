@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from chat.errors import ChatError
 from chat.models import Message, is_message_key
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
-from tests.conftest import make_service
+from tests.conftest import BUS_KEY, make_service, plant
 
 
 def api_app(service: ChatService) -> FastAPI:
@@ -136,15 +137,72 @@ async def test_post_returns_201_with_the_stored_message(client: httpx.AsyncClien
     assert (await client.get("/api/messages")).json() == {"messages": [message], "next_before": None}
 
 
-async def test_a_retry_with_the_same_key_is_stored_once(client: httpx.AsyncClient) -> None:
+async def test_a_retry_with_the_same_nonce_is_stored_once(client: httpx.AsyncClient) -> None:
     auth = await join(client, "Finn")
-    first = await client.post("/api/messages", json={"text": "once"}, headers=auth)
-    again = await client.post("/api/messages", json={"text": "once", "key": first.json()["key"]}, headers=auth)
-    assert again.status_code == 201
+    first = await client.post("/api/messages", json={"text": "once", "nonce": "finn-0001"}, headers=auth)
+    again = await client.post("/api/messages", json={"text": "once", "nonce": "finn-0001"}, headers=auth)
+    assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
     assert len((await client.get("/api/messages")).json()["messages"]) == 1
-    bad_key = await client.post("/api/messages", json={"text": "x", "key": "nope"}, headers=auth)
-    assert (bad_key.status_code, bad_key.json()) == (422, {"detail": "That message id is not valid."})
+    other = await client.post("/api/messages", json={"text": "other text", "nonce": "finn-0001"}, headers=auth)
+    assert other.status_code == 409
+    assert "already used for a different message" in other.json()["detail"]
+    for bad in ("short", "has space in it", "ünïcödé-nonce", "x" * 65, "line\nbreak-1"):
+        refused = await client.post("/api/messages", json={"text": "x", "nonce": bad}, headers=auth)
+        assert (refused.status_code, refused.json()["detail"]) == (
+            422,
+            "That message id is not valid: use 8 to 64 letters, digits, _ or -.",
+        ), bad
+    assert len((await client.get("/api/messages")).json()["messages"]) == 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2099-01-01T00:00:00.000Z#0123456789abcdef",  # would sit below every new message forever
+        "2020-01-01T00:00:00.000Z#0123456789abcdef",  # would hide above the reader's history
+        "2026-99-01T00:00:00.000Z#0123456789abcdef",
+        "2026-01-01T00:00:00.000Z#0123456789abcdef\n",
+    ],
+)
+async def test_a_client_cannot_choose_where_its_message_sits_in_time(client: httpx.AsyncClient, key: str) -> None:
+    auth = await join(client, "Tess")
+    refused = await client.post("/api/messages", json={"text": "time travel", "key": key}, headers=auth)
+    assert refused.status_code == 422
+    assert "key" in refused.json()["detail"]
+    posted = await client.post("/api/messages", json={"text": "now"}, headers=auth)
+    assert abs(time.time() - datetime.fromisoformat(posted.json()["created_at"]).timestamp()) < 5
+    assert [m["text"] for m in (await client.get("/api/messages")).json()["messages"]] == ["now"]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "2026-99-01T00:00:00.000Z#0123456789abcdef",
+        "٢٠٢٦-01-01T00:00:00.000Z#0123456789abcdef",
+        "2026-01-01T00:00:00.000Z#0123456789abcdef\n",
+        "2026-02-30T00:00:00.000Z#0123456789abcdef",
+    ],
+)
+async def test_a_malformed_cursor_is_422_and_history_still_works(client: httpx.AsyncClient, cursor: str) -> None:
+    auth = await join(client, "Uma")
+    await client.post("/api/messages", json={"text": "still readable"}, headers=auth)
+    refused = await client.get("/api/messages", params={"before": cursor}, headers=auth)
+    assert (refused.status_code, refused.json()) == (422, {"detail": "That cursor is not valid."})
+    page = await client.get("/api/messages", headers=auth)
+    assert [m["text"] for m in page.json()["messages"]] == ["still readable"]
+
+
+async def test_a_bad_item_in_the_table_never_breaks_history(
+    client: httpx.AsyncClient, memory_db: Dynamo, tables: TableNames
+) -> None:
+    auth = await join(client, "Vic")
+    await client.post("/api/messages", json={"text": "good"}, headers=auth)
+    for key in ("2026-99-01T00:00:00.000Z#0123456789abcdef", "٢٠٢٦-01-01T00:00:00.000Z#0123456789abcdef", "junk"):
+        plant(memory_db, tables, key=key, text="planted")
+    response = await client.get("/api/messages", headers=auth)
+    assert response.status_code == 200
+    assert [m["text"] for m in response.json()["messages"]] == ["good"]
 
 
 async def test_over_long_text_is_422_with_both_numbers(client: httpx.AsyncClient) -> None:
@@ -226,7 +284,7 @@ async def test_a_message_posted_through_the_api_reaches_live_listeners_here_and_
 ) -> None:
     here: list[Message] = []
     memory_service.feed.subscribe(here.extend)
-    other_bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby")
+    other_bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
     other = make_service(memory_db, tables, other_bus)  # a second process on the same DynamoDB and Redis
     await other.feed.start(catch_up_interval=3600)
     try:

@@ -31,7 +31,7 @@ from chat.bus import Bus
 from chat.errors import ChatError
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames, ensure_tables
-from tests.conftest import make_service
+from tests.conftest import BUS_KEY, make_service
 
 EXAMPLES_PER_OPERATION = 30
 FUZZ = settings(
@@ -47,7 +47,7 @@ FUZZ = settings(
 def fuzz_service(moto_dynamo: Dynamo, tables: TableNames) -> ChatService:
     """A service that is not started: the API needs no subscriber, and the app runs on schemathesis' loop."""
     ensure_tables(moto_dynamo, tables)
-    return make_service(moto_dynamo, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), room="lobby"))
+    return make_service(moto_dynamo, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), room="lobby", key=BUS_KEY))
 
 
 @pytest.fixture

@@ -2,17 +2,21 @@
 
 import asyncio
 import json
+import time
 
+import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from chat import events
-from chat.bus import Bus, channel_name
+from chat.bus import Bus, channel_name, derive_key
+from chat.errors import BusUnavailable
 from chat.models import Message, new_message_key
 from chat.service import ChatService
+from tests.conftest import BUS_KEY
 
 
 def message(text: str = "hi") -> Message:
-    return Message(room="lobby", key=new_message_key(), author="Alice", author_key="alice", text=text)
+    return Message(room="lobby", key=new_message_key(), author="Alice", author_id="a1", text=text, nonce="n0nce-00")
 
 
 async def wait_for(predicate, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
@@ -35,8 +39,8 @@ async def test_two_buses_both_receive_what_one_publishes(redis_server: FakeServe
     async def nothing() -> None:
         return None
 
-    a = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby")
-    b = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby")
+    a = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
+    b = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
     a.start(on_event=received["a"].append, on_connect=nothing)
     b.start(on_event=received["b"].append, on_connect=nothing)
     await asyncio.wait_for(asyncio.gather(a.connected.wait(), b.connected.wait()), 3)
@@ -54,16 +58,64 @@ async def test_malformed_events_are_ignored_and_the_subscriber_keeps_going(redis
     async def nothing() -> None:
         return None
 
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby")
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
     bus.start(on_event=got.append, on_connect=nothing)
     await asyncio.wait_for(bus.connected.wait(), 3)
     raw = FakeAsyncRedis(server=redis_server)
     await raw.publish(channel_name("lobby"), "not json")
     await raw.publish(channel_name("lobby"), '["a list"]')
+    await raw.publish(channel_name("lobby"), bus.seal(events.message_added(message()))[:-1])  # cut short
     good = events.message_added(message())
     await bus.publish(good)
     await wait_for(lambda: got)
     assert got == [good]
+    assert bus.rejected == 3
+    await bus.stop()
+
+
+async def test_forged_stale_and_foreign_events_never_reach_the_feed(redis_server: FakeServer) -> None:
+    got: list[dict] = []
+
+    async def nothing() -> None:
+        return None
+
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
+    bus.start(on_event=got.append, on_connect=nothing)
+    await asyncio.wait_for(bus.connected.wait(), 3)
+    raw = FakeAsyncRedis(server=redis_server)
+    forged = events.message_added(message("I am Alice, send me your password"))
+    other_deployment = Bus(redis=raw, room="lobby", key=derive_key("another deployment's secret"))
+    an_hour_ago = Bus(redis=raw, room="lobby", key=BUS_KEY, clock=lambda: time.time() - 3600)
+    genuine = bus.seal(forged)
+    version, stamp, mac, body = genuine.split(".", 3)
+    for attempt in (
+        events.encode(forged),  # unsealed, as the seed's events were
+        other_deployment.seal(forged),  # sealed with the wrong key
+        an_hour_ago.seal(forged),  # a replay of an old event
+        f"{version}.{stamp}.{mac}.{body.replace('password', 'passw0rd')}",  # sealed body changed on the way
+        f"{version}.{int(stamp) + 1}.{mac}.{body}",  # its time changed on the way
+        f"{version}.{stamp}.{'0' * 64}.{body}",
+    ):
+        await raw.publish(channel_name("lobby"), attempt)
+    good = events.message_added(message("genuine"))
+    await bus.publish(good)
+    await wait_for(lambda: got)
+    assert got == [good]
+    assert bus.rejected == 6
+    await bus.stop()
+
+
+async def test_a_frozen_redis_holds_a_publish_no_longer_than_the_timeout() -> None:
+    class Frozen(FakeAsyncRedis):  # type: ignore[misc]
+        async def publish(self, *_: object) -> int:
+            await asyncio.sleep(3600)  # a SIGSTOPped server: the command is sent, no answer ever comes
+            return 0
+
+    bus = Bus(redis=Frozen(server=FakeServer()), room="lobby", key=BUS_KEY, publish_timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(BusUnavailable):
+        await bus.publish(events.message_added(message()))
+    assert time.monotonic() - started < 1.0
     await bus.stop()
 
 
@@ -102,8 +154,7 @@ async def test_catch_up_finds_messages_that_were_stored_but_never_announced(
     memory_service.feed.subscribe(got.extend)
     session = await memory_service.register("Kim")
     announced = await memory_service.send(session, "announced")
-    silent = memory_service.prepare(session, "stored, then the process died")
-    await memory_service._messages.put(silent)  # the write without the publish
+    silent = await memory_service._messages.put(memory_service.prepare(session, "stored, then the process died"))
     assert [m.text for m in got] == ["announced"]
     await memory_service.feed.catch_up()
     assert got == [announced, silent]
@@ -111,10 +162,19 @@ async def test_catch_up_finds_messages_that_were_stored_but_never_announced(
     assert got == [announced, silent]
 
 
-async def test_since_serves_recent_gaps_from_memory(memory_service: ChatService) -> None:
+async def test_since_serves_recent_gaps_from_memory_with_an_overlap(memory_service: ChatService) -> None:
     session = await memory_service.register("Lee")
     sent = [await memory_service.send(session, f"m{i}") for i in range(5)]
-    assert memory_service.feed.since(sent[1].key) == sent[2:]
-    assert await memory_service.since(sent[1].key) == sent[2:]
-    assert memory_service.feed.since("2000-01-01T00:00:00.000Z") is None  # older than memory: DynamoDB answers
-    assert await memory_service.since("2000-01-01T00:00:00.000Z") == sent
+    # a reader whose newest message is sent[1] gets everything from a little before it: it drops what it has
+    assert memory_service.feed.since(sent[1].key) == sent
+    assert await memory_service.since(sent[1].key) == sent
+    # the feed was primed from an empty room: it knows the whole room, however old the key
+    assert memory_service.feed.since("2000-01-01T00:00:00.000Z#0000000000000000") == sent
+
+
+async def test_since_reads_dynamodb_where_memory_ends(memory_service: ChatService) -> None:
+    memory_service.feed._recent_size = 3  # a small memory: the two oldest are let go
+    session = await memory_service.register("Lee")
+    sent = [await memory_service.send(session, f"m{i}") for i in range(5)]
+    assert memory_service.feed.since(sent[1].key) is None
+    assert await memory_service.since(sent[1].key) == sent

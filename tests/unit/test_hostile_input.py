@@ -21,7 +21,7 @@ from chat.errors import ChatError, InvalidName, InvalidText
 from chat.models import Message, name_key
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
-from tests.conftest import make_service
+from tests.conftest import BUS_KEY, make_service
 
 MB = 1_000_000
 
@@ -68,7 +68,7 @@ REFUSED_TEXT: list[tuple[str, str, str]] = [
 def service(memory_db: Dynamo, tables: TableNames) -> ChatService:
     """A service on moto whose rate limit no case here reaches (the feed is not started: no listener needed)."""
     return make_service(
-        memory_db, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), room="lobby"), rate_burst=1000
+        memory_db, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), room="lobby", key=BUS_KEY), rate_burst=1000
     )
 
 

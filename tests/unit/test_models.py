@@ -88,7 +88,29 @@ def test_message_keys_sort_by_time_and_carry_it() -> None:
     assert not is_message_key("nonsense")
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2026-01-01T00:00:00.000Z#0123456789abcdef\n",  # a trailing newline
+        "2026-99-01T00:00:00.000Z#0123456789abcdef",  # month 99
+        "2026-02-29T00:00:00.000Z#0123456789abcdef",  # not a leap year
+        "2026-01-01T24:00:00.000Z#0123456789abcdef",
+        "٢٠٢٦-٠١-٠١T00:00:00.000Z#0123456789abcdef",  # Arabic-Indic digits
+        "２０２６-01-01T00:00:00.000Z#0123456789abcdef",  # full-width digits
+        "2026-01-01T00:00:00.000Z#0123456789ABCDEF",
+        " 2026-01-01T00:00:00.000Z#0123456789abcdef",
+    ],
+)
+def test_keys_are_parsed_strictly(key: str) -> None:
+    assert not is_message_key(key)
+    assert key_time(key) is None
+    with pytest.raises(ValueError, match="not a message key"):
+        Message.from_json({"room": "lobby", "key": key, "author": "A", "author_id": "a", "text": "t"})
+
+
 def test_message_json_round_trip() -> None:
-    message = Message(room="lobby", key=new_message_key(), author="Zoë", author_key="zoë", text="hi <b>")
+    message = Message(
+        room="lobby", key=new_message_key(), author="Zoë", author_id="1f", text="hi <b>", nonce="n-123456"
+    )
     assert Message.from_json(message.to_json()) == message
     assert message.to_json()["created_at"].endswith("Z")

@@ -20,9 +20,19 @@ from chat.bus import Bus
 from chat.confusables import is_default_ignorable
 from chat.errors import InvalidName, InvalidText
 from chat.feed import RoomFeed
-from chat.models import NAME_MAX_LENGTH, NAME_MIN_LENGTH, Message, check_name, clean_text, name_key, new_message_key
+from chat.models import (
+    NAME_MAX_LENGTH,
+    NAME_MIN_LENGTH,
+    Draft,
+    Message,
+    check_name,
+    clean_text,
+    name_key,
+    new_nonce,
+)
 from chat.service import ChatService, Limits
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore
+from tests.conftest import BUS_KEY
 
 STORAGE = settings(
     max_examples=25,
@@ -64,9 +74,10 @@ async def test_a_walk_sees_each_message_once_and_exactly_those_it_can_reach(
     counter = itertools.count()
 
     async def write(ms: int) -> str:
-        key = new_message_key(BASE + timedelta(milliseconds=ms))
-        await store.put(Message(room=room, key=key, author="a", author_key="a", text=f"m{next(counter)}"))
-        return key
+        moment = (BASE + timedelta(milliseconds=ms)).timestamp()
+        at = MessageStore(db=memory_db, tables=tables, clock=lambda: moment)  # the server's clock at that moment
+        draft = Draft(room=room, author="a", author_id="a", text=f"m{next(counter)}", nonce=new_nonce())
+        return (await at.put(draft)).key
 
     for ms in initial:
         await write(ms)
@@ -150,7 +161,7 @@ def test_text_is_stored_as_defined_or_refused(raw: str) -> None:
 def chat_service(db: Dynamo, tables: TableNames, *, room: str, max_message_length: int = 2000) -> ChatService:
     """A service in its own room, with a rate limit no example reaches."""
     messages = MessageStore(db=db, tables=tables)
-    bus = Bus(redis=FakeAsyncRedis(server=FakeServer()), room=room)
+    bus = Bus(redis=FakeAsyncRedis(server=FakeServer()), room=room, key=BUS_KEY)
     return ChatService(
         users=UserStore(db=db, tables=tables),
         messages=messages,

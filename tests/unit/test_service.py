@@ -13,7 +13,7 @@ from chat.errors import InvalidName, InvalidText, NameTaken, NotLoggedIn, RateLi
 from chat.models import Message
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
-from tests.conftest import make_service
+from tests.conftest import BUS_KEY, make_service, plant
 
 
 def _counted(calls: list[str], name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -146,7 +146,8 @@ async def test_a_logout_in_another_process_stops_the_next_post_there(
     memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
 ) -> None:
     here, there = (
-        make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby")) for _ in range(2)
+        make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY))
+        for _ in range(2)
     )
     for service in (here, there):
         await service.feed.start(catch_up_interval=3600)
@@ -163,3 +164,62 @@ async def test_a_logout_in_another_process_stops_the_next_post_there(
     finally:
         for service in (here, there):
             await service.feed.stop()
+
+
+class Gate(FakeAsyncRedis):  # type: ignore[misc]
+    """A Redis whose publishes hang while the gate is shut, as a SIGSTOPped server does."""
+
+    def __init__(self, *, server: FakeServer, gate: asyncio.Event) -> None:
+        super().__init__(server=server)
+        self._gate = gate
+
+    async def publish(self, *args: Any, **kwargs: Any) -> int:
+        await self._gate.wait()
+        return int(await super().publish(*args, **kwargs))
+
+
+async def test_a_frozen_redis_never_holds_a_post_and_what_it_missed_is_announced_again(
+    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
+) -> None:
+    open_ = asyncio.Event()
+    frozen = Bus(redis=Gate(server=redis_server, gate=open_), room="lobby", key=BUS_KEY, publish_timeout=0.2)
+    here = make_service(memory_db, tables, frozen)
+    there = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY))
+    for service in (here, there):
+        await service.feed.start(catch_up_interval=3600)  # no periodic catch-up: only the bus can tell ``there``
+    try:
+        got_here: list[Message] = []
+        got_there: list[Message] = []
+        here.feed.subscribe(got_here.extend)
+        there.feed.subscribe(got_there.extend)
+        session = await here.register("Mo")
+        started = time.monotonic()
+        sent = [await here.send(session, f"during the freeze {i}") for i in range(5)]
+        assert time.monotonic() - started < 1.0  # acknowledged once stored, not once announced
+        assert got_here == sent  # this process's views at once
+        await asyncio.sleep(0.5)
+        assert got_there == []  # the doorbell is frozen
+        open_.set()  # Redis answers again
+        async with asyncio.timeout(5):
+            while len(got_there) < len(sent):
+                await asyncio.sleep(0.05)
+        assert sorted(got_there, key=lambda m: m.key) == sent
+    finally:
+        for service in (here, there):
+            await service.feed.stop()
+
+
+async def test_one_key_from_the_future_does_not_blind_catch_up(
+    memory_service: ChatService, memory_db: Dynamo, tables: TableNames
+) -> None:
+    got: list[Message] = []
+    memory_service.feed.subscribe(got.extend)
+    plant(memory_db, tables, key="2099-01-01T00:00:00.000Z#0123456789abcdef", text="from the future")
+    await memory_service.feed.catch_up()  # the process sees it (an old version or a bad clock stored it)
+    assert [m.text for m in got] == ["from the future"]
+    session = await memory_service.register("Ned")
+    # eight messages stored while this process could not hear Redis (stored by another process)
+    missed = [await memory_service._messages.put(memory_service.prepare(session, f"missed {i}")) for i in range(8)]
+    await memory_service.feed.catch_up()
+    assert got[1:] == missed
+    assert await memory_service.since("2099-01-01T00:00:00.000Z#0123456789abcdef") == [*missed, got[0]]

@@ -1,17 +1,32 @@
 """The DynamoDB stores against moto: keys never collide, pages are exact, one claim of a name wins."""
 
 import asyncio
+import hashlib
+import itertools
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
-from chat.errors import NameTaken
-from chat.models import Message, Session, new_message_key, new_session_token
+from chat.errors import Conflict, NameTaken
+from chat.models import Draft, Message, Session, new_message_key, new_nonce, new_session_token
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore, ensure_tables
+from chat.storage.messages import nonce_partition
+from tests.conftest import plant
 
 
-def message(key: str, text: str = "hi", author: str = "Alice") -> Message:
-    return Message(room="lobby", key=key, author=author, author_key=author.lower(), text=text)
+def draft(text: str = "hi", author: str = "Alice", nonce: str | None = None) -> Draft:
+    return Draft(room="lobby", author=author, author_id=f"id-{author}", text=text, nonce=nonce or new_nonce())
+
+
+async def put_all(store: MessageStore, count: int) -> list[str]:
+    """Store ``count`` messages; their keys, oldest first."""
+    return sorted([(await store.put(draft(f"m{i}"))).key for i in range(count)])
+
+
+async def everything(store: MessageStore) -> list[Message]:
+    messages, _ = await store.after("lobby", "0", limit=5000)
+    return messages
 
 
 async def test_ensure_tables_is_idempotent_and_creates_the_seed_schema(memory_db: Dynamo, tables: TableNames) -> None:
@@ -25,41 +40,94 @@ async def test_ensure_tables_is_idempotent_and_creates_the_seed_schema(memory_db
         {"AttributeName": "PartitionKey", "KeyType": "HASH"},
         {"AttributeName": "CreatedAt", "KeyType": "RANGE"},
     ]
-    ttl = memory_db.client.describe_time_to_live(TableName=tables.users)["TimeToLiveDescription"]
-    assert ttl["TimeToLiveStatus"] == "ENABLED"
-    assert ttl["AttributeName"] == "ExpiresAt"
+    for table in (tables.users, tables.messages):  # sessions and idempotency records expire
+        ttl = memory_db.client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        assert ttl["TimeToLiveStatus"] == "ENABLED"
+        assert ttl["AttributeName"] == "ExpiresAt"
 
 
-async def test_a_thousand_messages_in_one_millisecond_from_many_threads_all_survive(
-    memory_db: Dynamo, tables: TableNames
-) -> None:
-    store = MessageStore(db=memory_db, tables=tables)
-    moment = datetime(2026, 5, 1, 12, 0, 0, 123_000, tzinfo=UTC)
-    sent = [message(new_message_key(moment), text=f"m{i}") for i in range(1000)]
-    written = await asyncio.gather(*(store.put(m) for m in sent))  # 16 storage threads write concurrently
-    assert all(written)
-    stored = await store.after("lobby", "0", limit=5000)
+async def test_a_thousand_messages_in_one_millisecond_all_survive(memory_db: Dynamo, tables: TableNames) -> None:
+    moment = datetime(2026, 5, 1, 12, 0, 0, 123_000, tzinfo=UTC).timestamp()
+    store = MessageStore(db=memory_db, tables=tables, clock=lambda: moment)
+    written = await asyncio.gather(*(store.put(draft(f"m{i}")) for i in range(1000)))
+    stored = await everything(store)
     assert len(stored) == 1000
-    assert {m.key for m in stored} == {m.key for m in sent}
+    assert {m.key for m in stored} == {m.key for m in written}
     assert {m.text for m in stored} == {f"m{i}" for i in range(1000)}
     assert all(m.key.startswith("2026-05-01T12:00:00.123Z#") for m in stored)
 
 
-async def test_put_is_idempotent_for_the_same_message(memory_db: Dynamo, tables: TableNames) -> None:
-    store = MessageStore(db=memory_db, tables=tables)
-    first = message(new_message_key())
-    assert await store.put(first) is True
-    assert await store.put(first) is False  # a retry finds its own item: success, not a duplicate
-    assert len(await store.after("lobby", "0")) == 1
+async def test_the_server_gives_the_key_from_its_own_clock(memory_db: Dynamo, tables: TableNames) -> None:
+    now = datetime(2026, 11, 29, 15, 0, 0, 250_000, tzinfo=UTC)
+    store = MessageStore(db=memory_db, tables=tables, clock=now.timestamp)
+    stored = await store.put(draft("when?"))
+    assert stored.created_at == now
+    assert [m.key for m in await everything(store)] == [stored.key]
 
 
-async def test_put_never_overwrites_another_message(memory_db: Dynamo, tables: TableNames) -> None:
+async def test_a_retry_with_the_same_nonce_gets_the_first_message_even_ten_minutes_later(
+    memory_db: Dynamo, tables: TableNames
+) -> None:
+    clock = itertools.count(1_790_000_000, 600).__next__  # every call is ten minutes later
+    store = MessageStore(db=memory_db, tables=tables, clock=lambda: float(clock()))
+    first = await store.put(draft("once", nonce="retry-0001"))
+    again = await store.put(draft("once", nonce="retry-0001"))
+    assert again == first  # the same key: the message keeps its place in time
+    assert [m.text for m in await everything(store)] == ["once"]
+
+
+async def test_a_nonce_reused_for_other_text_is_a_conflict_and_stores_nothing(
+    memory_db: Dynamo, tables: TableNames
+) -> None:
     store = MessageStore(db=memory_db, tables=tables)
-    key = new_message_key()
-    await store.put(message(key, text="original"))
-    with pytest.raises(Exception, match="already used"):
-        await store.put(message(key, text="impostor"))
-    assert [m.text for m in await store.after("lobby", "0")] == ["original"]
+    await store.put(draft("original", nonce="same-nonce"))
+    with pytest.raises(Conflict, match="already used for a different message"):
+        await store.put(draft("impostor", nonce="same-nonce"))
+    assert [m.text for m in await everything(store)] == ["original"]
+
+
+async def test_nonces_are_per_author(memory_db: Dynamo, tables: TableNames) -> None:
+    store = MessageStore(db=memory_db, tables=tables)
+    await store.put(draft("from Alice", author="Alice", nonce="shared-nonce"))
+    await store.put(draft("from Bob", author="Bob", nonce="shared-nonce"))
+    assert sorted(m.text for m in await everything(store)) == ["from Alice", "from Bob"]
+
+
+async def test_concurrent_retries_of_one_nonce_store_one_message(memory_db: Dynamo, tables: TableNames) -> None:
+    store = MessageStore(db=memory_db, tables=tables)
+    results = await asyncio.gather(*(store.put(draft("twice", nonce="raced-nonce")) for _ in range(8)))
+    assert len({m.key for m in results}) == 1
+    assert len(await everything(store)) == 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2026-99-01T00:00:00.000Z#0123456789abcdef",  # month 99
+        "2026-02-30T00:00:00.000Z#0123456789abcdef",  # no such day
+        "٢٠٢٦-01-01T00:00:00.000Z#0123456789abcdef",  # Arabic-Indic digits
+        "2026-01-01T00:00:00.000Z#0123456789abcdef\n",  # a trailing newline
+        "garbage",
+    ],
+)
+async def test_no_stored_item_can_break_a_page(memory_db: Dynamo, tables: TableNames, key: str) -> None:
+    store = MessageStore(db=memory_db, tables=tables)
+    keys = await put_all(store, 3)
+    plant(memory_db, tables, key=key, text="bad")
+    memory_db.client.put_item(  # an item without the message attributes at all
+        TableName=tables.messages, Item={"PartitionKey": {"S": "lobby"}, "CreatedAt": {"S": new_message_key()}}
+    )
+    seen: list[str] = []
+    before: str | None = None
+    while True:  # pages of one, so the bad items are alone on a page and must be stepped over
+        page = await store.page("lobby", limit=1, before=before)
+        seen = [m.key for m in page.messages] + seen
+        if page.cursor is None:
+            break
+        before = page.cursor
+    assert set(keys) <= set(seen)
+    assert key not in seen
+    assert all(m.text == "" or m.text.startswith("m") for m in await everything(store))
 
 
 async def test_pages_of_an_empty_room(memory_db: Dynamo, tables: TableNames) -> None:
@@ -73,9 +141,7 @@ async def test_pages_walk_newest_first_and_the_cursor_is_exact_at_every_edge(
     memory_db: Dynamo, tables: TableNames, count: int, size: int
 ) -> None:
     store = MessageStore(db=memory_db, tables=tables)
-    keys = sorted(new_message_key() for _ in range(count))
-    for key in keys:
-        await store.put(message(key))
+    keys = await put_all(store, count)
     seen: list[str] = []
     before = None
     pages = 0
@@ -95,12 +161,12 @@ async def test_pages_walk_newest_first_and_the_cursor_is_exact_at_every_edge(
 
 async def test_after_reads_everything_past_a_key_in_order(memory_db: Dynamo, tables: TableNames) -> None:
     store = MessageStore(db=memory_db, tables=tables)
-    keys = sorted(new_message_key() for _ in range(25))
-    for key in keys:
-        await store.put(message(key))
-    assert [m.key for m in await store.after("lobby", keys[9])] == keys[10:]
-    assert [m.key for m in await store.after("lobby", keys[9], limit=4)] == keys[10:14]
-    assert await store.after("lobby", keys[-1]) == []
+    keys = await put_all(store, 25)
+    messages, cursor = await store.after("lobby", keys[9])
+    assert ([m.key for m in messages], cursor) == (keys[10:], None)
+    messages, cursor = await store.after("lobby", keys[9], limit=4)
+    assert ([m.key for m in messages], cursor) == (keys[10:14], keys[13])
+    assert await store.after("lobby", keys[-1]) == ([], None)
 
 
 def session(name: str, expires_at: int = 4_000_000_000) -> Session:
@@ -142,3 +208,34 @@ async def test_release_only_deletes_its_own_session(memory_db: Dynamo, tables: T
     assert await users.touch(mine, 4_100_000_000) is True
     await users.release(mine)
     assert await users.by_name("carol") is None
+
+
+async def test_a_retry_finishes_an_attempt_that_stopped_between_its_two_writes(
+    memory_db: Dynamo, tables: TableNames
+) -> None:
+    now = 1_790_000_000.0
+    store = MessageStore(db=memory_db, tables=tables, clock=lambda: now)
+    old_key = new_message_key(datetime.fromtimestamp(now - 600, UTC))  # the attempt ten minutes ago...
+    first = draft("half way", nonce="half-done-1")
+    memory_db.client.put_item(  # ...wrote its nonce record, then its process died
+        TableName=tables.messages,
+        Item={
+            "PartitionKey": {"S": nonce_partition("lobby", first.author_id)},
+            "CreatedAt": {"S": first.nonce},
+            "MessageKey": {"S": old_key},
+            "TextDigest": {"S": hashlib.sha256(b"half way").hexdigest()},
+            "ExpiresAt": {"N": str(int(now) + 3600)},
+        },
+    )
+    retried = await store.put(first)
+    assert retried.created_at.timestamp() == now  # stored at the time of the retry: catch-up windows find it
+    assert [m.key for m in await everything(store)] == [retried.key]
+    assert await store.put(first) == retried  # and a third attempt gets the same message
+    # the old attempt's write, arriving late, cannot make a second copy
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        memory_db.client.put_item(
+            TableName=tables.messages,
+            Item={"PartitionKey": {"S": "lobby"}, "CreatedAt": {"S": old_key}, "Text": {"S": "half way"}},
+            ConditionExpression="attribute_not_exists(CreatedAt)",
+        )
+    assert [m.text for m in await everything(store)] == ["half way"]
