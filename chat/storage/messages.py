@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..errors import StorageUnavailable
+from ..errors import Conflict
 from ..models import Message
 from .client import Dynamo, error_code
 from .schema import TableNames
@@ -51,7 +51,8 @@ class MessageStore:
     async def put(self, message: Message) -> bool:
         """Store ``message``; True if written now, False if this very message was already stored (a retry).
 
-        The write never overwrites: a key that holds a different message raises StorageUnavailable.
+        The write never overwrites: a key that holds a different message raises Conflict. Sending it again would
+        meet the same message, so the caller must not retry it as if the store were down.
         """
 
         def put() -> bool:
@@ -72,7 +73,7 @@ class MessageStore:
             ).get("Item")
             if stored is not None and _from_item(stored) == message:
                 return False
-            raise StorageUnavailable("That message key is already used by another message; send it again.")
+            raise Conflict("That message id was already used for a different message. Send yours without it.")
 
         return await self._db.run(put)
 

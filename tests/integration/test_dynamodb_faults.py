@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chat.errors import StorageUnavailable
+from chat.errors import Conflict, StorageUnavailable
 from chat.models import Message, Session
 from chat.storage import connect
 from tests.conftest import service_setting
@@ -229,6 +229,6 @@ async def test_dynamodb_paused_during_a_write_every_send_is_stored_once(
     assert await node.service.post(session, mine) == mine
     assert senders.put_results["already_stored"] == already + 1
     # ... and a different message under a key already used is refused rather than overwriting the first
-    with pytest.raises(StorageUnavailable, match="already used"):
+    with pytest.raises(Conflict, match="already used"):
         await node.service.post(session, node.service.prepare(session, "another text", key=mine.key))
     assert [m.key for m in await stored(node.service)] == sorted(m.key for m in senders.sent)

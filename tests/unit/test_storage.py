@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chat.errors import NameTaken
+from chat.errors import Conflict, NameTaken
 from chat.models import Message, Session, new_message_key, new_session_token
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore, ensure_tables
 
@@ -57,7 +57,7 @@ async def test_put_never_overwrites_another_message(memory_db: Dynamo, tables: T
     store = MessageStore(db=memory_db, tables=tables)
     key = new_message_key()
     await store.put(message(key, text="original"))
-    with pytest.raises(Exception, match="already used"):
+    with pytest.raises(Conflict, match="already used for a different message"):
         await store.put(message(key, text="impostor"))
     assert [m.text for m in await store.after("lobby", "0")] == ["original"]
 
