@@ -79,7 +79,9 @@ def serve(runtime: Runtime) -> None:
         reload=False,
         show=False,
         favicon="💬",
-        # no fastapi_docs: chat.webapp serves /docs itself, without the CDN that FastAPI's own page needs
+        # uvicorn would rewrite the client's address and scheme from X-Forwarded-* for any peer on 127.0.0.1 (its
+        # default); chat.proxies alone decides whom to believe (CHAT_TRUSTED_PROXIES), from the real peer
+        proxy_headers=False,
         # permessage-deflate keeps about 300 KiB of zlib state per open socket (measured in bench/, memory phase)
         # to shrink frames that are mostly one short chat message; passed on to uvicorn
         ws_per_message_deflate=False,
