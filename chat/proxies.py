@@ -78,7 +78,7 @@ class TrustedProxies:
         return hosts[-1] if hosts else None
 
     def forwarded_proto(self, peer: str | None, headers: HeaderLines) -> str | None:
-        """ "http" or "https" as the browser used it, as the trusted proxy in front reports it; None otherwise."""
+        """The scheme the browser used (http or https), as the trusted proxy in front reports it; None otherwise."""
         protos = _values(headers, "x-forwarded-proto") if self.trusts(peer) else []
         proto = protos[-1].lower() if protos else None
         return proto if proto in ("http", "https") else None
