@@ -8,24 +8,12 @@ import os
 import sys
 
 from nicegui import app, ui
-from nicegui.ui_run import DocsConfig
 
 from chat.errors import ChatError
 from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from components.pages import install
-
-# DocsConfig is a total TypedDict (mypy wants every key); NiceGUI reads it with .get(), so None means "not set"
-API_DOCS = DocsConfig(
-    title="sinchchat API",
-    summary="Join, read and post to the conversation.",
-    description=None,
-    version="1",
-    terms_of_service=None,
-    contact=None,
-    license_info=None,
-)
 
 
 def _arguments() -> argparse.Namespace:
@@ -91,7 +79,9 @@ def serve(runtime: Runtime) -> None:
         reload=False,
         show=False,
         favicon="💬",
-        fastapi_docs=API_DOCS,
+        # uvicorn would rewrite the client's address and scheme from X-Forwarded-* for any peer on 127.0.0.1 (its
+        # default); chat.proxies alone decides whom to believe (CHAT_TRUSTED_PROXIES), from the real peer
+        proxy_headers=False,
         # permessage-deflate keeps about 300 KiB of zlib state per open socket (measured in bench/, memory phase)
         # to shrink frames that are mostly one short chat message; passed on to uvicorn
         ws_per_message_deflate=False,

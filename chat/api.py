@@ -2,7 +2,6 @@
 
 # no "from __future__ import annotations" here: FastAPI resolves the route signatures at runtime
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,34 +10,38 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import ChatError, Conflict, InvalidInput, NameTaken, NotLoggedIn, RateLimited, Unavailable
+from .errors import ChatError, Conflict, InvalidInput, NotLoggedIn, RateLimited, Unavailable
+from .json_body import MAX_BODY_BYTES, JsonBodyRoute
 from .models import Message, Session
 from .service import ChatService
 
-_STATUS: list[tuple[type[ChatError], int]] = [
-    (InvalidInput, 422),
-    (NameTaken, 409),
-    (Conflict, 409),
-    (NotLoggedIn, 401),
-    (RateLimited, 429),
-    (Unavailable, 503),
-]
+# every kind in chat/errors.py's tree has its status here (a unit test walks the tree)
+STATUS: dict[type[ChatError], int] = {
+    InvalidInput: 422,
+    Conflict: 409,
+    NotLoggedIn: 401,
+    RateLimited: 429,
+    Unavailable: 503,
+}
 
 
-def status_of(error: ChatError) -> int:
-    return next((status for kind, status in _STATUS if isinstance(error, kind)), 400)
+def status_of(kind: type[ChatError]) -> int | None:
+    """The HTTP status of an error class: its own entry or its nearest ancestor's; None if the tree has a gap."""
+    return next((STATUS[base] for base in kind.__mro__ if base in STATUS), None)
 
 
 def error_response(error: ChatError) -> JSONResponse:
     headers = {}
     if isinstance(error, RateLimited):
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        headers["Retry-After"] = str(error.retry_after_seconds)
     elif isinstance(error, NotLoggedIn):
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"detail": error.message}, status_code=status_of(error), headers=headers)
+    return JSONResponse({"detail": error.message}, status_code=status_of(type(error)) or 400, headers=headers)
 
 
 class RegisterBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(max_length=1000, description="2 to 32 letters, digits, spaces, _ - .")
 
 
@@ -85,9 +88,15 @@ def _message_out(message: Message) -> MessageOut:
 
 def build_router(service: ChatService) -> APIRouter:
     """The API routes under /api, bound to ``service``."""
-    router = APIRouter(prefix="/api", tags=["chat"])
+    router = APIRouter(prefix="/api", tags=["chat"], route_class=JsonBodyRoute)
     bearer = HTTPBearer(auto_error=False)
     errors: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (401, 409, 422, 429, 503)}
+    with_body = {
+        **errors,
+        400: {"model": ErrorOut, "description": "The body is not valid UTF-8 JSON."},
+        413: {"model": ErrorOut, "description": f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."},
+        415: {"model": ErrorOut, "description": "The body is not `application/json`."},
+    }
 
     async def current_session(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -102,7 +111,7 @@ def build_router(service: ChatService) -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.post("/sessions", status_code=201, responses=errors)
+    @router.post("/sessions", status_code=201, responses=with_body)
     async def register(body: RegisterBody) -> SessionOut:
         """Join with a user name; returns the session token."""
         session = await service.register(body.name)
@@ -116,16 +125,17 @@ def build_router(service: ChatService) -> APIRouter:
 
     @router.get("/messages", responses=errors)
     async def history(
+        _session: Annotated[Session, Depends(current_session)],
         before: Annotated[
             str | None, Query(max_length=64, description="A `next_before` from the previous page.")
         ] = None,
         limit: Annotated[int | None, Query(ge=1, le=service.limits.max_page_size)] = None,
     ) -> PageOut:
-        """One page of history, newest page first, messages oldest first within the page."""
+        """One page of history (needs a live session), newest page first, messages oldest first within the page."""
         page = await service.history(before=before, limit=limit)
         return PageOut(messages=[_message_out(m) for m in page.messages], next_before=page.cursor)
 
-    @router.post("/messages", status_code=201, responses=errors)
+    @router.post("/messages", status_code=201, responses=with_body)
     async def post(body: PostBody, session: Annotated[Session, Depends(current_session)]) -> MessageOut:
         """Post a message; it appears live in every chat view."""
         return _message_out(await service.send(session, body.text, nonce=body.nonce))
@@ -139,17 +149,25 @@ async def chat_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+_SHOWN_ERRORS = 5
+
+
 def validation_detail(exc: RequestValidationError) -> str:
     """FastAPI's validation errors as one readable line, e.g. "name: Field required".
 
     The input is never echoed: it can be a megabyte long, or hold a lone surrogate that cannot be encoded
-    as UTF-8 (FastAPI's own handler answers 500 then).
+    as UTF-8 (FastAPI's own handler answers 500 then). Field names can be the client's own (unknown fields), so
+    they are shortened, and a body with thousands of wrong fields gets a few of them and a count.
     """
+    errors = exc.errors()
     parts: list[str] = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error.get("loc", ())[1:])
-        message = str(error.get("msg", "is not valid"))
+    for error in errors[:_SHOWN_ERRORS]:
+        where = ".".join(str(part) for part in error.get("loc", ())[1:])[:40]
+        message = "is not a field of this request" if error.get("type") == "extra_forbidden" else error.get("msg")
+        message = str(message or "is not valid")
         parts.append(f"{where}: {message}" if where and error.get("type") != "json_invalid" else message)
+    if len(errors) > _SHOWN_ERRORS:
+        parts.append(f"and {len(errors) - _SHOWN_ERRORS:,} more")
     detail = "; ".join(parts) or "The request is not valid."
     return detail.encode("utf-8", "replace").decode("utf-8")
 

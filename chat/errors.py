@@ -4,8 +4,8 @@
     ├── InvalidInput            (the request itself is wrong; 4xx in the API)
     │   ├── InvalidName
     │   └── InvalidText
-    ├── NameTaken               (a live session holds the name; 409)
-    ├── Conflict                (the request contradicts what is stored, e.g. a reused idempotency id; 409)
+    ├── Conflict                (the request contradicts what is stored, e.g. a reused nonce; 409)
+    │   └── NameTaken           (a live session holds the name)
     ├── NotLoggedIn             (unknown, expired or ended session; 401)
     ├── RateLimited             (too many messages; 429 with Retry-After)
     └── Unavailable             (a backend cannot be reached; 503)
@@ -15,6 +15,10 @@
 Foreign errors (botocore, redis) never leave ``chat/``: the storage and bus modules map them
 with ``raise StorageUnavailable(...) from exc``.
 """
+
+from __future__ import annotations
+
+import math
 
 
 class ChatError(Exception):
@@ -37,12 +41,12 @@ class InvalidText(InvalidInput):
     """Message text that breaks the text rules."""
 
 
-class NameTaken(ChatError):
-    """Another live session holds this name."""
-
-
 class Conflict(ChatError):
-    """The request contradicts what is already stored; sending it again cannot help."""
+    """The request contradicts what is stored (e.g. a message id already used for another message); nothing changed."""
+
+
+class NameTaken(Conflict):
+    """Another live session holds this name."""
 
 
 class NotLoggedIn(ChatError):
@@ -55,6 +59,21 @@ class RateLimited(ChatError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """The wait as HTTP's Retry-After wants it: whole seconds, at least 1, never shorter than the real wait."""
+        return _whole_seconds(self.retry_after)
+
+    @classmethod
+    def for_wait(cls, seconds: float) -> RateLimited:
+        """The refusal for a sender who may send again in ``seconds``: its text and Retry-After say the same number."""
+        whole = _whole_seconds(seconds)
+        return cls(f"You are sending too fast. Wait {whole} s and send again.", retry_after=whole)
+
+
+def _whole_seconds(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
 
 
 class Unavailable(ChatError):

@@ -35,8 +35,7 @@ class RateLimiter:
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
         bucket.updated = now
         if bucket.tokens < 1.0:
-            wait = (1.0 - bucket.tokens) / self._rate
-            raise RateLimited(f"You are sending too fast. Wait {wait:.1f} s and send again.", retry_after=wait)
+            raise RateLimited.for_wait((1.0 - bucket.tokens) / self._rate)
         bucket.tokens -= 1.0
 
     def _prune(self, now: float) -> None:

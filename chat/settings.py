@@ -6,8 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .proxies import TrustedProxies
+
 PREFIX = "CHAT_"
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "your-secret-here", "xxx"})
+# a signing secret that anyone who shares the deployment's files must not guess: 32 characters of a generated one
+# ("password", a date, a name repeated) hold nowhere near the 128 bits a forged session cookie would need
+MIN_SECRET_LENGTH = 32
+_MIN_SECRET_DISTINCT = 10
+_HOW_TO_GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 class SettingsError(ValueError):
@@ -49,6 +56,36 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise SettingsError(f"{PREFIX}{name} must be true or false, got {raw!r}.")
 
 
+def _list(env: Mapping[str, str], name: str) -> list[str]:
+    return [part.strip() for part in env.get(PREFIX + name, "").split(",") if part.strip()]
+
+
+def _secret(env: Mapping[str, str], *, required: bool) -> str | None:
+    secret = _str(env, "STORAGE_SECRET")
+    if secret is not None and secret.lower() in _PLACEHOLDER_SECRETS:
+        raise SettingsError("CHAT_STORAGE_SECRET is a placeholder; set it to a long random string.")
+    if not required:
+        return secret
+    if secret is None:
+        raise SettingsError(
+            "CHAT_STORAGE_SECRET is required outside embedded mode (it signs the browser's session cookie); "
+            f"generate one with: {_HOW_TO_GENERATE}"
+        )
+    if len(secret) < MIN_SECRET_LENGTH or len(set(secret)) < _MIN_SECRET_DISTINCT:
+        raise SettingsError(
+            f"CHAT_STORAGE_SECRET is too easy to guess: use at least {MIN_SECRET_LENGTH} characters of a generated "
+            f"secret, e.g. from: {_HOW_TO_GENERATE}"
+        )
+    return secret
+
+
+def _proxies(env: Mapping[str, str]) -> TrustedProxies:
+    try:
+        return TrustedProxies.parse(_list(env, "TRUSTED_PROXIES"))
+    except ValueError as exc:
+        raise SettingsError(f"CHAT_TRUSTED_PROXIES: {exc}.") from None
+
+
 def _str(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(PREFIX + name, "").strip()
     return raw or None
@@ -75,6 +112,7 @@ class Settings:
     port: int = 8080
     native: bool = False
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
     @property
     def embedded(self) -> bool:
@@ -93,15 +131,8 @@ class Settings:
             )
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"CHAT_REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}.")
-        secret = _str(env, "STORAGE_SECRET")
-        if secret is not None and secret.lower() in _PLACEHOLDER_SECRETS:
-            raise SettingsError("CHAT_STORAGE_SECRET is a placeholder; set it to a long random string.")
-        if redis_url is not None and secret is None:
-            raise SettingsError(
-                "CHAT_STORAGE_SECRET is required outside embedded mode (it signs the browser's session cookie); "
-                'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
-            )
-        origins = tuple(o.strip().rstrip("/") for o in env.get(PREFIX + "ALLOWED_ORIGINS", "").split(",") if o.strip())
+        secret = _secret(env, required=redis_url is not None)
+        origins = tuple(o.rstrip("/") for o in _list(env, "ALLOWED_ORIGINS"))
         return cls(
             dynamodb_endpoint=endpoint,
             aws_region=_str(env, "AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -120,4 +151,5 @@ class Settings:
             port=_int(env, "PORT", 8080, minimum=0),
             native=_bool(env, "NATIVE"),
             allowed_origins=origins,
+            trusted_proxies=_proxies(env),
         )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
+
+from starlette.responses import Response
+
+from .proxies import TrustedProxies, public_origin
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,40 +29,55 @@ HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
 ]
-# the interactive API docs load Swagger UI from a CDN; they get the other headers but not the CSP
-_NO_CSP_PATHS = ("/docs", "/redoc")
 
 
-class OriginPolicy:
-    """Same-origin requests, and those from the configured origins, are allowed; no Origin header means no browser."""
-
-    def __init__(self, allowed: Iterable[str]) -> None:
-        self.allowed = frozenset(o.rstrip("/").lower() for o in allowed)
-
-    def allows(self, origin: str | None, *, scheme: str, host: str | None, forwarded: Iterable[str] = ()) -> bool:
-        if origin is None:
-            return True
-        origin = origin.rstrip("/").lower()
-        if origin in self.allowed:
-            return True
-        own = {f"{scheme}://{host}".lower()} if host else set()
-        # behind a TLS-terminating proxy the browser's origin is https:// while the app sees http://
-        own.update(f"{s}://{host}".lower() for s in forwarded if host)
-        return origin in own
-
-    def allows_environ(self, origin: str, environ: dict[str, Any]) -> bool:
-        """The check for engineio's ``cors_allowed_origins`` callable (the websocket's handshake)."""
-        forwarded = [p.strip() for p in environ.get("HTTP_X_FORWARDED_PROTO", "").split(",") if p.strip()]
-        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
-        return self.allows(origin, scheme=environ.get("wsgi.url_scheme", "http"), host=host, forwarded=forwarded)
+def add_security_headers(response: Response) -> Response:
+    """The same headers on a response built outside the middleware (the 500 page), without replacing its own."""
+    for name, value in HEADERS:
+        response.headers.setdefault(name.decode(), value.decode())
+    return response
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+class OriginPolicy:
+    """Same-origin requests, and those from the configured origins, are allowed; no Origin header means no browser.
+
+    "Same origin" is the scheme and host the browser used. Behind a TLS-terminating proxy that is https:// and the
+    public host while the app sees http:// and an internal one, so X-Forwarded-Proto/-Host count, but only from a
+    trusted proxy: from anyone else they would let a page on any site name itself as our origin.
+    """
+
+    def __init__(self, allowed: Iterable[str], *, proxies: TrustedProxies | None = None) -> None:
+        self.allowed = frozenset(o.rstrip("/").lower() for o in allowed)
+        self.proxies = proxies or TrustedProxies()
+
+    def allows(self, origin: str | None, *, scheme: str, host: str | None) -> bool:
+        if origin is None:
+            return True
+        origin = origin.rstrip("/").lower()
+        return origin in self.allowed or (host is not None and origin == f"{scheme}://{host}".lower())
+
+    def allows_scope(self, scope: Mapping[str, Any]) -> bool:
+        """The check for one HTTP request or websocket (an ASGI scope)."""
+        scheme, host = public_origin(scope, self.proxies)
+        return self.allows(_header(scope, b"origin"), scheme=scheme, host=host)
+
+    def allows_environ(self, origin: str, environ: dict[str, Any]) -> bool:
+        """The check for engineio's ``cors_allowed_origins`` callable (the websocket's handshake).
+
+        engineio's environ takes its scheme from X-Forwarded-Proto whoever sent it, so the ASGI scope it carries
+        is read instead.
+        """
+        scope = environ.get("asgi.scope")
+        return scope is not None and self.allows_scope(scope)
 
 
 class SecurityMiddleware:
@@ -73,28 +92,18 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        if path.startswith(self.api_prefix + "/") and not self._same_or_allowed(scope):
-            await self._refuse(send, _header(scope, b"origin") or "")
-            return
-        extra = list(HEADERS)
-        if not path.startswith(_NO_CSP_PATHS):
-            extra.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+                message["headers"] = [*message.get("headers", []), *(h for h in HEADERS if h[0] not in present)]
             await send(message)
 
+        path: str = scope.get("path", "")
+        if path.startswith(self.api_prefix + "/") and not self.policy.allows_scope(scope):
+            await self._refuse(send_with_headers, _header(scope, b"origin") or "")
+            return
         await self.app(scope, receive, send_with_headers)
-
-    def _same_or_allowed(self, scope: Scope) -> bool:
-        forwarded = [p.strip() for p in (_header(scope, b"x-forwarded-proto") or "").split(",") if p.strip()]
-        host = _header(scope, b"x-forwarded-host") or _header(scope, b"host")
-        return self.policy.allows(
-            _header(scope, b"origin"), scheme=scope.get("scheme", "http"), host=host, forwarded=forwarded
-        )
 
     @staticmethod
     async def _refuse(send: Send, origin: str) -> None:

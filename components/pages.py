@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi.exceptions import RequestValidationError
 from nicegui import app, core, ui
 
-from chat.api import build_router, chat_error_handler, validation_error_handler
-from chat.errors import ChatError, NotLoggedIn, Unavailable
+from chat.errors import NotLoggedIn, Unavailable
 from chat.models import Session
 from chat.runtime import Runtime
-from chat.web_security import OriginPolicy, SecurityMiddleware
+from chat.webapp import install_api
 
 from .broadcast import Broadcaster
 from .chat_view import ChatView
@@ -29,11 +27,7 @@ def install(runtime: Runtime) -> None:
     settings = runtime.settings
     app.on_startup(runtime.start)
     app.on_shutdown(runtime.stop)
-    app.include_router(build_router(service))
-    app.add_exception_handler(ChatError, chat_error_handler)
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
-    policy = OriginPolicy(settings.allowed_origins)
-    app.add_middleware(SecurityMiddleware, policy=policy)
+    policy = install_api(app, service=service, settings=settings)
     core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
     install_styles()
     broadcaster = Broadcaster(runtime.feed)

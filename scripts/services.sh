@@ -25,7 +25,9 @@
 #
 # The load balancer is nginx (apt-get install nginx) run as a private instance from scripts/nginx/
 # (sticky sessions by cookie, WebSockets), with its config, pid and logs in STATE_DIR/nginx. It does not
-# start the app: run one process per port, all with the same CHAT_STORAGE_SECRET, e.g.
+# start the app: run one process per port, all with the same CHAT_STORAGE_SECRET, and trusting this nginx
+# (on 127.0.0.1) to tell them the browser's address, host and scheme, e.g.
+#     export CHAT_TRUSTED_PROXIES=127.0.0.1
 #     CHAT_PORT=8081 uv run main.py &  CHAT_PORT=8082 uv run main.py &
 # then open http://127.0.0.1:8088. A port with no app behind it is skipped.
 #

@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
+from fastapi import FastAPI
 from moto import mock_aws
 
 from chat.bus import Bus, derive_key
 from chat.feed import RoomFeed
 from chat.service import ChatService, Limits
+from chat.settings import Settings
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
+from chat.webapp import install_api
 
 # what every process of a test deployment seals its bus events with
 BUS_KEY = derive_key("test deployment secret, not for production use")
@@ -83,6 +86,13 @@ def make_service(db: Dynamo, tables: TableNames, bus: Bus, **limits: int | float
         feed=feed,
         limits=Limits(**limits),  # type: ignore[arg-type]
     )
+
+
+def api_app(service: ChatService, settings: Settings | None = None) -> FastAPI:
+    """A bare FastAPI app serving the API as the product does (the same ``install_api``), without NiceGUI."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    install_api(app, service=service, settings=settings or Settings())
+    return app
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ placeholder) plus the message list's own classes and data-key attributes.
 from __future__ import annotations
 
 import statistics
+import uuid
 from dataclasses import dataclass, field
 
 import httpx
@@ -185,6 +186,12 @@ class Latency:
 class Api:
     def __init__(self, base_url: str) -> None:
         self.client = httpx.Client(base_url=base_url, timeout=10)
+        self._reader: str | None = None  # a session of its own: reading history needs one
+
+    def _reader_headers(self) -> dict[str, str]:
+        if self._reader is None:
+            self._reader = self.join(f"reader{uuid.uuid4().hex[:8]}")
+        return {"Authorization": f"Bearer {self._reader}"}
 
     def close(self) -> None:
         self.client.close()
@@ -205,7 +212,7 @@ class Api:
             params["before"] = before
         if limit is not None:
             params["limit"] = limit
-        response = self.client.get("/api/messages", params=params)
+        response = self.client.get("/api/messages", params=params, headers=self._reader_headers())
         assert response.status_code == 200, response.text
         body = response.json()
         return body["messages"], body["next_before"]

@@ -101,6 +101,8 @@ class Deployment:
                 CHAT_TABLE_PREFIX=self.prefix,
                 CHAT_ROOM=self.room,
                 CHAT_PORT=str(free_port()),
+                # nginx (start_nginx) runs on this machine and sets the X-Forwarded-* headers the app may believe
+                CHAT_TRUSTED_PROXIES="127.0.0.1",
                 # the tests seed hundreds of messages through a few sessions
                 CHAT_RATE_BURST="1000",
                 CHAT_RATE_PER_SECOND="1000",

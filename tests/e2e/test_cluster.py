@@ -153,3 +153,15 @@ def test_through_nginx_people_on_different_processes_talk_and_api_posts_reach_th
     # and so it stayed, for every request including the websockets that carried the messages
     assert_sticky(cluster, carl, expected=cluster.a)
     assert_sticky(cluster, dora, expected=cluster.b)
+
+
+def test_nginx_replaces_forwarded_headers_a_client_sends(cluster: Cluster) -> None:
+    """A page on evil.example claims, through nginx, that the browser asked for evil.example: nginx overwrites it."""
+    forged = {"Origin": "http://evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-For": "1.2.3.4"}
+    with httpx.Client(base_url=cluster.nginx.base_url, timeout=5) as client:
+        refused = client.post("/api/sessions", json={"name": "Forger"}, headers=forged)
+        assert refused.status_code == 403, refused.text
+        assert "cross-origin" in refused.json()["detail"]
+        # the browser's own origin, as nginx serves it, is still welcome (the app trusts nginx's headers)
+        own = client.post("/api/sessions", json={"name": "Honest"}, headers={"Origin": cluster.nginx.base_url})
+        assert own.status_code == 201, own.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -10,24 +11,12 @@ from datetime import datetime
 import httpx
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 
-from chat.api import build_router, chat_error_handler, validation_error_handler
 from chat.bus import Bus
-from chat.errors import ChatError
 from chat.models import Message, is_message_key
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
-from tests.conftest import BUS_KEY, make_service, plant
-
-
-def api_app(service: ChatService) -> FastAPI:
-    app = FastAPI()
-    app.include_router(build_router(service))
-    app.add_exception_handler(ChatError, chat_error_handler)
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
-    return app
+from tests.conftest import BUS_KEY, api_app, make_service, plant
 
 
 @pytest.fixture
@@ -108,20 +97,26 @@ async def test_a_malformed_body_is_422_and_says_what_is_wrong(
         assert word in response.text
 
 
-async def test_posting_needs_a_live_bearer_token(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_posting_and_reading_need_a_live_bearer_token(client: httpx.AsyncClient, method: str) -> None:
+    auth = await join(client, "Eve")
+    await client.post("/api/messages", json={"text": "only for those who joined"}, headers=auth)
+    await client.delete("/api/sessions/current", headers=auth)  # an ended session reads nothing either
     cases: list[dict[str, str]] = [
         {},
         {"Authorization": "Bearer "},
         {"Authorization": "Bearer not-a-session"},
         {"Authorization": "Basic YWxpY2U6c2VjcmV0"},
         {"Authorization": "Bearer " + "x" * 300},
+        auth,
     ]
     for headers in cases:
-        response = await client.post("/api/messages", json={"text": "hi"}, headers=headers)
+        body = {"text": "hi"} if method == "POST" else None
+        response = await client.request(method, "/api/messages", json=body, headers=headers)
         assert response.status_code == 401, headers
         assert response.headers["www-authenticate"] == "Bearer"
         assert isinstance(response.json()["detail"], str)
-    assert (await client.get("/api/messages")).json()["messages"] == []
+        assert "only for those" not in response.text
 
 
 async def test_post_returns_201_with_the_stored_message(client: httpx.AsyncClient) -> None:
@@ -134,7 +129,7 @@ async def test_post_returns_201_with_the_stored_message(client: httpx.AsyncClien
     assert message["room"] == "lobby"
     assert is_message_key(message["key"])
     assert message["created_at"].endswith("Z")
-    assert (await client.get("/api/messages")).json() == {"messages": [message], "next_before": None}
+    assert (await client.get("/api/messages", headers=auth)).json() == {"messages": [message], "next_before": None}
 
 
 async def test_a_retry_with_the_same_nonce_is_stored_once(client: httpx.AsyncClient) -> None:
@@ -143,7 +138,7 @@ async def test_a_retry_with_the_same_nonce_is_stored_once(client: httpx.AsyncCli
     again = await client.post("/api/messages", json={"text": "once", "nonce": "finn-0001"}, headers=auth)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
-    assert len((await client.get("/api/messages")).json()["messages"]) == 1
+    assert len((await client.get("/api/messages", headers=auth)).json()["messages"]) == 1
     other = await client.post("/api/messages", json={"text": "other text", "nonce": "finn-0001"}, headers=auth)
     assert other.status_code == 409
     assert "already used for a different message" in other.json()["detail"]
@@ -153,7 +148,7 @@ async def test_a_retry_with_the_same_nonce_is_stored_once(client: httpx.AsyncCli
             422,
             "That message id is not valid: use 8 to 64 letters, digits, _ or -.",
         ), bad
-    assert len((await client.get("/api/messages")).json()["messages"]) == 1
+    assert len((await client.get("/api/messages", headers=auth)).json()["messages"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -172,7 +167,7 @@ async def test_a_client_cannot_choose_where_its_message_sits_in_time(client: htt
     assert "key" in refused.json()["detail"]
     posted = await client.post("/api/messages", json={"text": "now"}, headers=auth)
     assert abs(time.time() - datetime.fromisoformat(posted.json()["created_at"]).timestamp()) < 5
-    assert [m["text"] for m in (await client.get("/api/messages")).json()["messages"]] == ["now"]
+    assert [m["text"] for m in (await client.get("/api/messages", headers=auth)).json()["messages"]] == ["now"]
 
 
 @pytest.mark.parametrize(
@@ -226,7 +221,7 @@ async def test_history_pages_walk_every_message_exactly_once(client: httpx.Async
     pages = 0
     while True:
         params: dict[str, str | int] = {"limit": 5} if before is None else {"limit": 5, "before": before}
-        response = await client.get("/api/messages", params=params)
+        response = await client.get("/api/messages", params=params, headers=auth)
         assert response.status_code == 200
         page = response.json()
         keys = [m["key"] for m in page["messages"]]
@@ -242,11 +237,12 @@ async def test_history_pages_walk_every_message_exactly_once(client: httpx.Async
 
 
 async def test_history_refuses_bad_cursors_and_sizes(client: httpx.AsyncClient) -> None:
-    bad_cursor = await client.get("/api/messages", params={"before": "not-a-key"})
+    auth = await join(client, "Kim")
+    bad_cursor = await client.get("/api/messages", params={"before": "not-a-key"}, headers=auth)
     assert (bad_cursor.status_code, bad_cursor.json()) == (422, {"detail": "That cursor is not valid."})
     for limit in (0, 101, -1):
-        assert (await client.get("/api/messages", params={"limit": limit})).status_code == 422
-    assert (await client.get("/api/messages", params={"before": "x" * 65})).status_code == 422
+        assert (await client.get("/api/messages", params={"limit": limit}, headers=auth)).status_code == 422
+    assert (await client.get("/api/messages", params={"before": "x" * 65}, headers=auth)).status_code == 422
 
 
 async def test_the_rate_limit_is_429_with_an_integer_retry_after(client: httpx.AsyncClient) -> None:
@@ -260,8 +256,8 @@ async def test_the_rate_limit_is_429_with_an_integer_retry_after(client: httpx.A
     retry_after = refused.headers["retry-after"]
     assert retry_after.isdigit()
     assert int(retry_after) >= 1
-    assert "too fast" in refused.json()["detail"]
-    assert len((await client.get("/api/messages", params={"limit": 100})).json()["messages"]) == 10
+    assert refused.json()["detail"] == f"You are sending too fast. Wait {retry_after} s and send again."
+    assert len((await client.get("/api/messages", params={"limit": 100}, headers=auth)).json()["messages"]) == 10
 
 
 async def test_logout_is_204_then_the_token_is_refused_and_the_name_free(client: httpx.AsyncClient) -> None:
@@ -303,3 +299,106 @@ async def test_a_message_posted_through_the_api_reaches_live_listeners_here_and_
 async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert set(paths) == {"/api/health", "/api/sessions", "/api/sessions/current", "/api/messages"}
+
+
+async def test_unknown_api_paths_and_methods_answer_json(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/api/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/json"
+    assert missing.json() == {"detail": "There is no /api/nothing-here in this API. The routes are listed at /docs."}
+    wrong = await client.put("/api/messages", json={"text": "x"})
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "GET, POST"
+    assert wrong.json() == {"detail": "PUT is not allowed on /api/messages; use GET, POST."}
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"name=Mallory", "application/x-www-form-urlencoded"),
+        (
+            b"--b\r\nContent-Disposition: form-data; name=name\r\n\r\nMallory\r\n--b--",
+            "multipart/form-data; boundary=b",
+        ),
+        (b'{"name": "Mallory"}', "text/plain"),
+        (b'{"name": "Mallory"}', "application/json; charset=latin-1"),
+        (b'{"name": "Mallory"}', ""),
+    ],
+)
+async def test_a_body_that_is_not_json_is_415(client: httpx.AsyncClient, content: bytes, content_type: str) -> None:
+    response = await client.post("/api/sessions", content=content, headers={"Content-Type": content_type})
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith("Send the body as JSON (Content-Type: application/json), not ")
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ('{"name": "Zoë"}'.encode("latin-1"), "The request body is not valid UTF-8 (at byte 12)."),
+        ('{"name": "Zoe"}'.encode("utf-16"), "The request body is not valid UTF-8 (at byte 0)."),
+        (b'{"name": "Zoe"', "The request body is not valid JSON: Expecting ',' delimiter (character 14)."),
+        (
+            b"\xef\xbb\xbf{}",
+            "The request body starts with a byte order mark; send UTF-8 without one.",
+        ),
+    ],
+)
+async def test_a_body_that_is_not_utf8_json_is_400(client: httpx.AsyncClient, content: bytes, detail: str) -> None:
+    response = await client.post("/api/sessions", content=content, headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (400, {"detail": detail})
+
+
+async def test_unknown_fields_are_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/sessions", json={"name": "Olga", "admin": True})
+    assert (response.status_code, response.json()) == (422, {"detail": "admin: is not a field of this request"})
+    auth = await join(client, "Olga")
+    many = {"text": "hi", **{f"k{i}": i for i in range(2000)}}
+    response = await client.post("/api/messages", json=many, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["detail"].endswith("; and 1,995 more")
+    assert (await client.get("/api/messages", headers=auth)).json()["messages"] == []
+
+
+async def test_bodies_over_64_kib_are_413_and_nothing_is_stored(client: httpx.AsyncClient) -> None:
+    auth = await join(client, "Pat")
+    too_large = {"detail": "The request body is larger than 64 KiB. Send less."}
+    seven_hundred_thousand_keys = {"text": "flood", **{f"k{i}": 0 for i in range(700_000)}}
+    response = await client.post("/api/messages", json=seven_hundred_thousand_keys, headers=auth)
+    assert (response.status_code, response.json()) == (413, too_large)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the bytes are counted as they come
+        yield b'{"text": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    chunked = await client.post("/api/messages", content=chunks(), headers={**auth, "Content-Type": "application/json"})
+    assert "content-length" not in chunked.request.headers
+    assert (chunked.status_code, chunked.json()) == (413, too_large)
+    just_under = await client.post("/api/messages", json={"text": "x" * 2000, "pad": "y" * 60_000}, headers=auth)
+    assert just_under.status_code == 422  # read and refused for its unknown field, not for its size
+    assert (await client.get("/api/messages", headers=auth)).json()["messages"] == []
+
+
+async def test_the_openapi_document_describes_the_body_errors(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/api/sessions", "/api/messages"):
+        assert {"400", "413", "415", "422"} <= set(paths[path]["post"]["responses"]), path
+    assert "415" not in paths["/api/messages"]["get"]["responses"]
+    assert "401" in paths["/api/messages"]["get"]["responses"]
+    assert paths["/api/messages"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
+async def test_the_docs_load_only_their_own_assets(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]  # no exemption needed any more
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls, page.text
+    assert all(url.startswith("/") and not url.startswith("//") for url in urls), urls
+    for url in urls:
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
+    assert (await client.get("/docs/assets/..%2Fcore.py")).status_code == 404
+    assert (await client.get("/redoc")).status_code == 404

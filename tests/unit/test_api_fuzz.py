@@ -18,20 +18,16 @@ from typing import Any
 
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.openapi import from_asgi
 from schemathesis.schemas import BaseSchema
 
-from chat.api import build_router, chat_error_handler, validation_error_handler
 from chat.bus import Bus
-from chat.errors import ChatError
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames, ensure_tables
-from tests.conftest import BUS_KEY, make_service
+from tests.conftest import BUS_KEY, api_app, make_service
 
 EXAMPLES_PER_OPERATION = 30
 FUZZ = settings(
@@ -52,11 +48,7 @@ def fuzz_service(moto_dynamo: Dynamo, tables: TableNames) -> ChatService:
 
 @pytest.fixture
 def api_schema(fuzz_service: ChatService) -> BaseSchema:
-    app = FastAPI()
-    app.include_router(build_router(fuzz_service))
-    app.add_exception_handler(ChatError, chat_error_handler)
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
-    return from_asgi("/openapi.json", app)
+    return from_asgi("/openapi.json", api_app(fuzz_service))
 
 
 def needs_session(case: Case) -> bool:

@@ -1,0 +1,59 @@
+"""The HTTP answers of the app as main.py wires it onto NiceGUI: JSON under /api, NiceGUI's pages elsewhere."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from nicegui import core, ui
+
+from .conftest import ChatApp
+
+
+@pytest.fixture
+async def http(chat_app: ChatApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(core.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def test_unknown_api_paths_get_json_and_unknown_pages_get_nicegui_s_page(http: httpx.AsyncClient) -> None:
+    api = await http.get("/api/nothing")
+    assert (api.status_code, api.headers["content-type"]) == (404, "application/json")
+    assert api.json()["detail"].startswith("There is no /api/nothing in this API.")
+    page = await http.get("/nothing")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_page_that_fails_keeps_nicegui_s_error_page_with_the_security_headers(
+    chat_app: ChatApp, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @ui.page("/fails")
+    def fails() -> None:
+        raise RuntimeError("a bug in a page")
+
+    response = await http.get("/fails")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    logged = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [str(r.exc_info[1]) for r in logged if r.exc_info] == ["a bug in a page"]  # logged once, by NiceGUI
+    caplog.clear()  # that ERROR was this test's point
+
+
+async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
+    page = await http.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert {a.rsplit("/", 1)[1] for a in assets} == {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
+    for asset in assets:
+        assert asset.startswith("/docs/assets/")
+        assert (await http.get(asset)).status_code == 200
+    schema = (await http.get("/openapi.json")).json()
+    assert schema["info"]["title"] == "sinchchat API"
+    assert set(schema["paths"]) == {"/api/health", "/api/sessions", "/api/sessions/current", "/api/messages"}
