@@ -14,7 +14,7 @@ from chat.service import ChatService
 
 from .broadcast import Broadcaster
 from .chat_panel import ChatPanel
-from .composer import composer
+from .composer import Composer
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class ChatView:
         self.panel.on("load_more", self._load_more)
         self.panel.on("logout", on_logout)
         self.panel.on("retry", lambda e: self._retry(str(e.args)))
-        self.box = composer(max_length=service.limits.max_message_length, on_send=self._send)
+        self.composer = Composer(max_length=service.limits.max_message_length, on_send=self._send)
 
     async def start(self) -> None:
         """Load the newest page, then follow the room; call before the page is sent."""
@@ -98,8 +98,10 @@ class ChatView:
             self.panel.set_more(more)
 
     # -- writing ---------------------------------------------------------------------------------------
-    async def _send(self, text: str) -> None:
-        message = self._service.prepare(self._session, text)  # InvalidText: refused, text stays in the box
+    async def _send(self, text: str, nonce: str) -> None:
+        # ``nonce`` is the browser's id for this message; it is not used yet: until messages are stored under a
+        # client-chosen idempotency id, the key fixed here is what makes a retry store once
+        message = self._service.prepare(self._session, text)  # InvalidText: refused, the box gets the text back
         self._pending[message.key] = message
         self.panel.set_status(message, "pending")
         background_tasks.create(self._post(message), name="post message")
