@@ -14,6 +14,7 @@ from chat.errors import ChatError
 from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
+from components.desktop import window_problem
 from components.pages import install
 
 # DocsConfig is a total TypedDict (mypy wants every key); NiceGUI reads it with .get(), so None means "not set"
@@ -45,9 +46,13 @@ def _settings() -> Settings:
         if value is not None:
             env[f"CHAT_{name.upper()}"] = str(value)
     try:
-        return Settings.from_env(env)
+        settings = Settings.from_env(env)
     except SettingsError as exc:
         sys.exit(f"sinchchat: {exc}")
+    # before anything starts: NiceGUI finds out only after the server started, and exits with 0 (see desktop.py)
+    if settings.native and (problem := window_problem()):
+        sys.exit(f"sinchchat: {problem}")
+    return settings
 
 
 def _tune_garbage_collector() -> None:
