@@ -72,10 +72,10 @@ def _tune_garbage_collector() -> None:
 
 def build(settings: Settings, *, program: str) -> Runtime:
     """The runtime for ``settings`` with its tables ready and its pages installed; exits with a message if not."""
-    runtime = Runtime(settings)
     try:
+        runtime = Runtime(settings)  # SettingsError: embedded mode without its packages
         runtime.prepare()
-    except ChatError as exc:
+    except (ChatError, SettingsError) as exc:
         sys.exit(f"{program}: {exc}")
     install(runtime)
     return runtime
