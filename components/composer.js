@@ -28,7 +28,7 @@ export default {
       :error="error !== null"
       :error-message="error || ''"
       @update:model-value="error = null"
-      @keydown.enter.exact.prevent="send"
+      @keydown.enter.exact="onEnter"
     >
       <template #after>
         <q-btn unelevated color="primary" label="Send" @click="send" />
@@ -42,6 +42,11 @@ export default {
     return { text: "", error: null };
   },
   methods: {
+    onEnter(event) {
+      if (event.isComposing) return; // this Enter picks a word in an input method (Japanese, Chinese, ...)
+      event.preventDefault();
+      this.send();
+    },
     send() {
       const text = this.text;
       if (!text.trim()) return;

@@ -74,7 +74,7 @@ def test_fast_typing_and_paste_then_enter_lose_nothing(app: AppProcess, new_pers
     expect(message_box(writer)).to_have_value("")
 
 
-def test_shift_enter_makes_a_new_line_and_the_send_button_sends(
+def test_shift_enter_makes_a_new_line_and_only_a_plain_enter_or_send_sends(
     app: AppProcess, new_person: Callable[[str], Page]
 ) -> None:
     page = new_person(app.base_url)
@@ -90,10 +90,19 @@ def test_shift_enter_makes_a_new_line_and_the_send_button_sends(
     expect(box).to_have_value("")
     expect(box).to_be_focused()  # typing goes on without a click
 
+    box.fill("かな")
+    box.evaluate(  # the Enter that ends an input method's composition picks the word; it does not send
+        "el => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', isComposing: true, bubbles: true}))"
+    )
+    expect(box).to_have_value("かな")
+    box.press("Enter")
+    expect(message(page, "かな")).to_have_count(1)
+    assert [text for author, text in shown_messages(page) if author == "Lines"] == ["first line\nsecond line", "かな"]
+
     box.fill("  \n ")
     box.press("Enter")  # blank: nothing is sent, and the box keeps what it had
     expect(box).to_have_value("  \n ")
-    assert [text for author, text in shown_messages(page) if author == "Lines"] == ["first line\nsecond line"]
+    assert [text for author, text in shown_messages(page) if author == "Lines"] == ["first line\nsecond line", "かな"]
 
 
 def test_refused_text_comes_back_with_the_reason_until_the_next_keystroke(
