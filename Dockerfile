@@ -16,9 +16,11 @@ RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 
 WORKDIR /app
 
-# Dependencies first, so that code changes do not invalidate this layer.
+# Dependencies first, so that code changes do not invalidate this layer. Only the project's own: no dev tools
+# and no embedded backends (moto, fakeredis), which the default groups bring to a clone; the image always runs
+# against real services.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project
+RUN uv sync --locked --no-default-groups --no-install-project
 
 COPY main.py ./
 COPY chat ./chat

@@ -13,6 +13,7 @@ from chat.errors import ChatError
 from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
+from components.desktop import window_problem
 from components.pages import install
 
 
@@ -33,9 +34,13 @@ def _settings() -> Settings:
         if value is not None:
             env[f"CHAT_{name.upper()}"] = str(value)
     try:
-        return Settings.from_env(env)
+        settings = Settings.from_env(env)
     except SettingsError as exc:
         sys.exit(f"sinchchat: {exc}")
+    # before anything starts: NiceGUI finds out only after the server started, and exits with 0 (see desktop.py)
+    if settings.native and (problem := window_problem()):
+        sys.exit(f"sinchchat: {problem}")
+    return settings
 
 
 def _tune_garbage_collector() -> None:
@@ -55,10 +60,10 @@ def _tune_garbage_collector() -> None:
 
 def build(settings: Settings, *, program: str) -> Runtime:
     """The runtime for ``settings`` with its tables ready and its pages installed; exits with a message if not."""
-    runtime = Runtime(settings)
     try:
+        runtime = Runtime(settings)  # SettingsError: embedded mode without its packages
         runtime.prepare()
-    except ChatError as exc:
+    except (ChatError, SettingsError) as exc:
         sys.exit(f"{program}: {exc}")
     install(runtime)
     return runtime

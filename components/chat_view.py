@@ -15,7 +15,7 @@ from chat.service import ChatService
 
 from .broadcast import Broadcaster
 from .chat_panel import ChatPanel
-from .composer import composer
+from .composer import Composer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class ChatView:
         self.panel.on("load_more", self._load_more)
         self.panel.on("logout", on_logout)
         self.panel.on("retry", lambda e: self._retry(str(e.args)))
-        self.box = composer(max_length=service.limits.max_message_length, on_send=self._send)
+        self.composer = Composer(max_length=service.limits.max_message_length, on_send=self._send)
 
     async def start(self) -> None:
         """Load the newest page, then follow the room; call before the page is sent."""
@@ -105,8 +105,8 @@ class ChatView:
             self.panel.set_more(more)
 
     # -- writing ---------------------------------------------------------------------------------------
-    async def _send(self, text: str, nonce: str | None = None) -> None:
-        draft = self._service.prepare(self._session, text, nonce=nonce)  # InvalidText: refused, text stays
+    async def _send(self, text: str, nonce: str) -> None:
+        draft = self._service.prepare(self._session, text, nonce=nonce)  # InvalidText: refused, the box gets it back
         self._typed += 1
         key = f"~{self._typed:09d}.{draft.nonce}"
         self._pending[key] = draft

@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from chat.errors import ChatError
 
+log = logging.getLogger(__name__)
 
-def composer(*, max_length: int, on_send: Callable[[str], Awaitable[None]]) -> ui.textarea:
-    """``on_send`` raises ChatError to refuse the text: the reason shows under the box and the text stays."""
-    # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
-    # anything between the limit and that cap is refused with a message and stays in the box
-    box = (
-        ui.textarea(placeholder="Type a message")
-        .props(f"autogrow outlined dense maxlength={max_length * 2} rows=1")
-        .classes("sc-composer")
-        .mark("message")
-    )
-    with box.add_slot("after"):  # the button sits in the field's own slot: no row element per tab
-        button = ui.button("Send").mark("send")
+# what the browser makes for each message: 128 random bits in base64url (see composer.js)
+NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
 
-    async def submit() -> None:
-        text = box.value or ""
+PLACEHOLDER = "Type a message"
+
+
+class Composer(ui.element, component="composer.js"):
+    """The box and its Send button as one element whose text lives in the browser.
+
+    The browser reads and clears the box itself and emits ``send`` with ``{text, nonce}``: ``nonce`` is a fresh
+    random id per message, so the server can tell a message sent again from a new one. ``on_send`` raises ChatError
+    to refuse the text: the browser then puts it back (unless something new was typed) with the reason under it.
+    """
+
+    def __init__(self, *, max_length: int, on_send: Callable[[str, str], Awaitable[None]]) -> None:
+        super().__init__()
+        self._on_send = on_send
+        self._props["placeholder"] = PLACEHOLDER
+        # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
+        # anything between the limit and that cap is refused with a message and given back to the box
+        self._props["maxlength"] = max_length * 2
+        self.on("send", self._handle_send)
+        self.mark("message", "send")  # the box and its button are one element
+
+    async def _handle_send(self, event: GenericEventArguments) -> None:
+        args = event.args
+        text = args.get("text") if isinstance(args, dict) else None
+        nonce = args.get("nonce") if isinstance(args, dict) else None
+        if not isinstance(text, str) or not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
+            log.debug("dropped a malformed send event")  # only a hand-made client sends one: no log flood
+            return
         if not text.strip():
-            return
+            return  # the browser sends no blank text; a client that does gets nothing either
         try:
-            await on_send(text)
+            await self._on_send(text, nonce)
         except ChatError as exc:
-            box.error = exc.message
-            return
-        box.error = None
-        box.value = ""
+            self.refuse(text, exc.message)
 
-    box.on("keydown.enter.exact.prevent", submit)
-    button.on_click(submit)
-    box.on_value_change(lambda: setattr(box, "error", None) if box.error else None)
-    return box
+    def refuse(self, text: str, error: str) -> None:
+        """Give ``text`` back to the box if it is empty, and show ``error`` under it until the text changes."""
+        self.run_method("refuse", text, error)

@@ -1,7 +1,7 @@
 """What a person does on the chat page, in Playwright terms, and what the tests read back from it.
 
-Locators follow what a person sees (the "User name" label, the "Join" and "Send" buttons, the message box's
-placeholder) plus the message list's own classes and data-key attributes.
+Locators follow what a person sees or hears from a screen reader (the "User name" label, the "Join" and "Send"
+buttons, the "Message" box) plus the message list's own classes and data-key attributes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def name_input(page: Page) -> Locator:
 
 
 def message_box(page: Page) -> Locator:
-    return page.get_by_placeholder("Type a message")
+    return page.get_by_role("textbox", name="Message")
 
 
 def load_more(page: Page) -> Locator:

@@ -1,8 +1,9 @@
-"""``python main.py --native`` under a virtual X display: the desktop window shows the app and closes cleanly.
+"""``python main.py --native``: under a virtual X display the desktop window shows the app and closes cleanly; where
+the window cannot open, the app says why and exits non-zero before it starts anything.
 
-Needs the project's ``native`` extra (pywebview with Qt: ``uv sync --all-extras``) and the Debian packages xvfb,
-x11-apps (xwd), libxcb-cursor0, libxcb-icccm4 and libxcb-keysyms1 (Qt's xcb platform plugin links them). It runs in
-embedded mode: no services.
+The window tests need the project's ``native`` extra (pywebview with Qt: ``uv sync --all-extras``) and the Debian
+packages xvfb, x11-apps (xwd), libxcb-cursor0, libxcb-icccm4 and libxcb-keysyms1 (Qt's xcb platform plugin links
+them). They run in embedded mode: no services.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.blocked_imports import without_packages
 from tests.conftest import REQUIRE_SERVICES
 
 from .conftest import base_env, required_tool
-from .processes import Child, free_port, marked_pids, wait_until
+from .processes import REPO, Child, free_port, marked_pids, wait_until
 from .xscreen import grab
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +35,50 @@ def required_module(name: str) -> None:
         if REQUIRE_SERVICES:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+
+
+def start_native(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python main.py *args`` in embedded mode, to its end; the window must never get as far as the server."""
+    return subprocess.run(
+        [sys.executable, "main.py", *args],
+        cwd=REPO,
+        env={**env, "CHAT_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_refused_before_start(result: subprocess.CompletedProcess[str], reason: str) -> None:
+    assert result.returncode != 0, f"exited with 0:\n{result.stderr}"
+    assert reason in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Embedded mode" not in result.stderr  # it stopped before starting the backends or the server
+
+
+def without_display() -> dict[str, str]:
+    return {k: v for k, v in base_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+
+
+def test_native_without_the_extra_names_the_install_command(tmp_path: Path) -> None:
+    env = without_packages(["webview"], directory=tmp_path / "shim", env=without_display())
+    for args, extra in (((), {"CHAT_NATIVE": "1"}), (("--native",), {})):
+        result = start_native({**env, **extra}, *args)
+        assert_refused_before_start(result, "uv sync --extra native")
+
+
+def test_native_without_a_display_exits_with_the_reason() -> None:
+    required_module("webview")
+    required_module("PyQt6.QtWebEngineWidgets")
+    assert_refused_before_start(start_native(without_display(), "--native"), "there is no display")
+
+
+def test_native_on_a_display_that_cannot_be_reached_exits_with_qts_reason() -> None:
+    required_module("webview")
+    required_module("PyQt6.QtWebEngineWidgets")
+    result = start_native({**without_display(), "DISPLAY": ":4093", "QT_QPA_PLATFORM": "xcb"}, "--native")
+    assert_refused_before_start(result, "could not connect to display :4093")
 
 
 def environment_of(pid: int) -> dict[str, str]:

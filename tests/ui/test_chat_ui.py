@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 
 import pytest
-from nicegui import ui
 from nicegui.events import GenericEventArguments
 from nicegui.testing.user import User
 
 from chat.errors import StorageUnavailable
 from chat.models import Draft, Message
 from components.chat_panel import START_TEXT, ChatPanel
+from components.composer import Composer
 
 from .conftest import ChatApp, join
 
@@ -24,9 +25,15 @@ def shown(user: User) -> list[str]:
     return [element.item(k)["text"] for k in element.keys]  # type: ignore[index]
 
 
-async def send(user: User, text: str) -> None:
-    user.find(marker="message").type(text)
-    user.find(marker="send").click()
+async def send(user: User, text: str, *, nonce: str | None = None) -> None:
+    """Enter in the composer: the browser reads and clears the box, and sends its text with a fresh nonce."""
+    user.find(marker="message").trigger("send", {"text": text, "nonce": nonce or secrets.token_urlsafe(16)})
+
+
+def composer_of(user: User) -> Composer:
+    (element,) = user.find(Composer).elements
+    assert isinstance(element, Composer)
+    return element
 
 
 async def eventually(check, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
@@ -115,17 +122,30 @@ async def test_empty_room_shows_no_load_more(chat_app: ChatApp) -> None:
     assert shown(user) == []
 
 
-async def test_over_long_text_is_refused_and_stays_in_the_box(chat_app: ChatApp) -> None:
+async def test_over_long_text_is_refused_and_goes_back_to_the_box(
+    chat_app: ChatApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user = chat_app.new_user()
     await join(user, "Wordy")
+    box = composer_of(user)
+    calls: list[tuple[str, tuple[object, ...]]] = []
+    monkeypatch.setattr(box, "run_method", lambda name, *args, **_: calls.append((name, args)))
     too_long = "x" * 51
     await send(user, too_long)
-    await user.should_see("This message has 51 characters; the limit is 50. Shorten it and send again.")
-    (box,) = user.find(marker="message").elements
-    assert isinstance(box, ui.textarea)
-    assert box.value == too_long
+    # the browser emptied the box when it sent: the server asks it to take the text back and show why
+    message = "This message has 51 characters; the limit is 50. Shorten it and send again."
+    await eventually(lambda: _assert_equal(calls, [("refuse", (too_long, message))]))
     assert shown(user) == []
     assert (await chat_app.service.history()).messages == []
+
+
+async def test_a_malformed_send_event_is_dropped(chat_app: ChatApp) -> None:
+    user = chat_app.new_user()
+    await join(user, "Forger")
+    for args in ({"text": "no nonce"}, {"text": 5, "nonce": "A" * 22}, {"text": "x", "nonce": "short"}, "text"):
+        user.find(marker="message").trigger("send", args)
+    await send(user, "the real one")
+    await eventually(lambda: _assert_equal(shown(user), ["the real one"]))
 
 
 async def test_whitespace_only_text_does_nothing(chat_app: ChatApp) -> None:

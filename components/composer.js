@@ -1,0 +1,65 @@
+// The composer: the browser owns what is typed. Enter (or Send) reads and clears the box here and sends the text
+// with the event: when the server read the box and cleared it afterwards, whatever was typed during that round
+// trip was wiped. The text never travels per keystroke; only a refusal comes back (refuse).
+
+// 128 random bits as 22 base64url characters; crypto.randomUUID exists only on secure origins (https, localhost)
+function newNonce() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+export default {
+  template: `
+    <q-input
+      ref="box"
+      v-model="text"
+      type="textarea"
+      autogrow
+      outlined
+      dense
+      rows="1"
+      class="sc-composer"
+      aria-label="Message"
+      :placeholder="placeholder"
+      :maxlength="maxlength"
+      :error="error !== null"
+      :error-message="error || ''"
+      @update:model-value="error = null"
+      @keydown.enter.exact="onEnter"
+    >
+      <template #after>
+        <q-btn unelevated color="primary" label="Send" @click="send" />
+      </template>
+    </q-input>`,
+  props: {
+    placeholder: String,
+    maxlength: Number,
+  },
+  data() {
+    return { text: "", error: null };
+  },
+  methods: {
+    onEnter(event) {
+      if (event.isComposing) return; // this Enter picks a word in an input method (Japanese, Chinese, ...)
+      event.preventDefault();
+      this.send();
+    },
+    send() {
+      const text = this.text;
+      if (!text.trim()) return;
+      // cleared in the same task as the read: the next keystroke's input event lands in an empty box
+      this.text = "";
+      this.error = null;
+      this.$emit("send", { text, nonce: newNonce() });
+      this.$refs.box.focus();
+    },
+    // the server refused ``text``: give it back unless something new was typed since, and say why
+    refuse(text, error) {
+      if (this.text === "") this.text = text;
+      this.error = error;
+    },
+  },
+};
