@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -19,7 +18,7 @@ from . import events
 from .bus import Bus
 from .errors import ChatError
 from .events import Event
-from .models import Message, key_time
+from .models import Message, key_time, session_digest
 from .storage import MessageStore
 
 log = logging.getLogger(__name__)
@@ -31,11 +30,6 @@ SessionEndListener = Callable[[], None]
 # between processes, a retry); catch-up re-reads this much before the newest key and drops duplicates
 CATCH_UP_OVERLAP = timedelta(seconds=30)
 _CATCH_UP_PAGE = 500
-
-
-def session_digest(token: str) -> str:
-    """What the bus carries instead of a session token: its SHA-256, so the token itself never leaves storage."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _key_floor(key: str, overlap: timedelta) -> str:

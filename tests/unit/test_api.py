@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from chat.api import build_router, chat_error_handler, validation_error_handler
 from chat.bus import Bus
+from chat.cookies import SessionCookies
 from chat.errors import ChatError
 from chat.models import Message, is_message_key
 from chat.service import ChatService
@@ -23,7 +24,7 @@ from tests.conftest import make_service
 
 def api_app(service: ChatService) -> FastAPI:
     app = FastAPI()
-    app.include_router(build_router(service))
+    app.include_router(build_router(service, cookies=SessionCookies(secret="test secret", max_age=3600)))
     app.add_exception_handler(ChatError, chat_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     return app
@@ -65,10 +66,14 @@ async def test_register_returns_201_with_a_token(client: httpx.AsyncClient) -> N
 
 async def test_a_taken_name_is_409_with_a_readable_detail(client: httpx.AsyncClient) -> None:
     await join(client, "Alice")
+    response = await client.post("/api/sessions", json={"name": "Alice"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "The name 'Alice' is in use. Pick another one."}
     for other in ["alice", "ALICE", "\u0410lice"]:  # the last with a Cyrillic A
         response = await client.post("/api/sessions", json={"name": other})
         assert response.status_code == 409
-        assert response.json() == {"detail": f"The name {other!r} is in use. Pick another one."}
+        detail = f"The name {other!r} is too similar to 'Alice', who is online. Pick another one."
+        assert response.json() == {"detail": detail}
 
 
 @pytest.mark.parametrize(
@@ -244,4 +249,10 @@ async def test_a_message_posted_through_the_api_reaches_live_listeners_here_and_
 
 async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
-    assert set(paths) == {"/api/health", "/api/sessions", "/api/sessions/current", "/api/messages"}
+    assert set(paths) == {
+        "/api/health",
+        "/api/sessions",
+        "/api/sessions/current",
+        "/api/messages",
+        "/api/session/cookie",
+    }

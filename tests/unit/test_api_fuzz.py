@@ -28,6 +28,7 @@ from schemathesis.schemas import BaseSchema
 
 from chat.api import build_router, chat_error_handler, validation_error_handler
 from chat.bus import Bus
+from chat.cookies import SessionCookies
 from chat.errors import ChatError
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames, ensure_tables
@@ -53,7 +54,7 @@ def fuzz_service(moto_dynamo: Dynamo, tables: TableNames) -> ChatService:
 @pytest.fixture
 def api_schema(fuzz_service: ChatService) -> BaseSchema:
     app = FastAPI()
-    app.include_router(build_router(fuzz_service))
+    app.include_router(build_router(fuzz_service, cookies=SessionCookies(secret="test secret", max_age=3600)))
     app.add_exception_handler(ChatError, chat_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     return from_asgi("/openapi.json", app)
