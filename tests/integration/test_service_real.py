@@ -167,5 +167,5 @@ async def test_of_100_concurrent_claims_of_one_name_exactly_one_wins(
     (winner,) = winners
     assert _raw_user(dynamo, real_tables, winner.name_key)["SessionId"]["S"] == session_digest(winner.token)  # type: ignore[index]
     for node in (first, second):
-        assert (await node.service.resume(winner.token, name="morgan")).token == winner.token
+        assert (await node.service.resume(winner.token, name=winner.name)).token == winner.token
         assert (await node.service.resume(winner.token)).token == winner.token
