@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import BusUnavailable, InvalidInput, NotLoggedIn
+from .errors import BusUnavailable, InvalidInput, InvalidName, NotLoggedIn
 from .feed import RoomFeed
 from .models import (
     Message,
@@ -105,7 +105,7 @@ class ChatService:
         A session that is past half its lifetime is extended, so only inactivity ends it.
         """
         if name is not None:
-            session = await self._users.by_name(name_key(name), token=token)
+            session = await self._users.by_name(name_key(self._held_name(name)), token=token)
         else:
             session = await self._users.by_token(token)
         if session is None:
@@ -206,6 +206,14 @@ class ChatService:
 
     def _forget_session(self, digest: str) -> None:
         self._checked.pop(digest, None)
+
+    @staticmethod
+    def _held_name(name: str) -> str:
+        """``name`` as a session holds it; a name no session can hold (empty, too long ...) holds none."""
+        try:
+            return check_name(name)
+        except InvalidName:
+            raise NotLoggedIn("Your session has ended. Join again.") from None
 
     def _expiry(self) -> int:
         return int(self._clock()) + self.limits.session_ttl_seconds

@@ -76,3 +76,10 @@ async def test_a_forged_or_foreign_cookie_is_refused(memory_service: ChatService
     for value in (foreign, foreign[:-2] + "xx", token):
         client.cookies.set(COOKIE_NAME, value)
         assert (await client.post("/api/session/cookie")).status_code == 401
+
+
+@pytest.mark.parametrize("name", ["", "x" * 1000, "\ufdfa" * 200, "admin"])
+async def test_a_name_no_session_can_hold_is_refused_not_an_error(client: httpx.AsyncClient, name: str) -> None:
+    auth = await join(client, "Holder")
+    response = await client.post("/api/session/cookie", headers=auth, json={"name": name})
+    assert response.status_code == 401
