@@ -14,8 +14,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from fastapi.responses import JSONResponse
 from nicegui import app
 
+from chat.cookies import SessionCookies
 from chat.logs import configure as configure_logging
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
@@ -25,18 +27,18 @@ from . import alternatives
 from .serverproc import REPO
 
 _STDLIB = Path(sysconfig.get_paths()["stdlib"])
-# the key components/pages.py keeps the browser's session under in app.storage.user
-SESSION_KEY = "session"
 
 
 def _install_login(runtime: Runtime) -> None:
-    """Log the cookie's browser in, the way the Join button does, without driving the form over the socket."""
+    """Sign the client in with the page's cookie, as Join does, without driving the form over the socket."""
+    cookies = SessionCookies(secret=runtime.storage_secret, max_age=runtime.settings.session_ttl_seconds)
 
     @app.get("/bench/login")
-    async def login(name: str) -> dict[str, str]:
+    async def login(name: str) -> JSONResponse:
         session = await runtime.service.register(name)
-        app.storage.user[SESSION_KEY] = {"token": session.token, "name": session.name}
-        return {"name": session.name}
+        response = JSONResponse({"name": session.name})
+        cookies.set(response, session, secure=False)
+        return response
 
 
 def _install_gc_probe() -> None:

@@ -56,6 +56,11 @@ class Backends:
             # the sender posts far faster than a person may
             CHAT_RATE_PER_SECOND="100000",
             CHAT_RATE_BURST="100000",
+            # every simulated browser comes from this machine's address
+            CHAT_ADDRESS_RATE_PER_SECOND="100000",
+            CHAT_ADDRESS_RATE_BURST="100000",
+            CHAT_JOINS_PER_MINUTE="100000",
+            CHAT_JOIN_BURST="100000",
         )
         return env
 

@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from .cookies import COOKIE_NAME, SessionCookies
 from .errors import ChatError, Conflict, InvalidInput, NotLoggedIn, RateLimited, Unavailable
 from .json_body import MAX_BODY_BYTES, JsonBodyRoute
 from .models import Message, Session
+from .proxies import TrustedProxies, address_of, secure_cookies
 from .service import ChatService
 
 # every kind in chat/errors.py's tree has its status here (a unit test walks the tree)
@@ -51,6 +53,12 @@ class SessionOut(BaseModel):
     expires_at: int = Field(description="Unix time; activity extends it.")
 
 
+class CookieBody(BaseModel):
+    name: str | None = Field(
+        default=None, max_length=1000, description="The session's name, if known: the session is then read at once."
+    )
+
+
 class PostBody(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a client-chosen "key" (its place in time) is refused, not ignored
 
@@ -86,8 +94,9 @@ def _message_out(message: Message) -> MessageOut:
     return MessageOut(**message.to_json())
 
 
-def build_router(service: ChatService) -> APIRouter:
-    """The API routes under /api, bound to ``service``."""
+def build_router(service: ChatService, *, cookies: SessionCookies, proxies: TrustedProxies) -> APIRouter:
+    """The API routes under /api, bound to ``service``; ``cookies`` signs the browsers' sign-in cookie, and
+    ``proxies`` says whose X-Forwarded-* headers tell the client's address and scheme."""
     router = APIRouter(prefix="/api", tags=["chat"], route_class=JsonBodyRoute)
     bearer = HTTPBearer(auto_error=False)
     errors: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (401, 409, 422, 429, 503)}
@@ -112,9 +121,9 @@ def build_router(service: ChatService) -> APIRouter:
         return {"status": "ok"}
 
     @router.post("/sessions", status_code=201, responses=with_body)
-    async def register(body: RegisterBody) -> SessionOut:
+    async def register(body: RegisterBody, request: Request) -> SessionOut:
         """Join with a user name; returns the session token."""
-        session = await service.register(body.name)
+        session = await service.register(body.name, address=address_of(request, proxies))
         return SessionOut(token=session.token, name=session.name, expires_at=session.expires_at)
 
     @router.delete("/sessions/current", status_code=204, responses=errors)
@@ -136,9 +145,37 @@ def build_router(service: ChatService) -> APIRouter:
         return PageOut(messages=[_message_out(m) for m in page.messages], next_before=page.cursor)
 
     @router.post("/messages", status_code=201, responses=with_body)
-    async def post(body: PostBody, session: Annotated[Session, Depends(current_session)]) -> MessageOut:
+    async def post(
+        body: PostBody, session: Annotated[Session, Depends(current_session)], request: Request
+    ) -> MessageOut:
         """Post a message; it appears live in every chat view."""
-        return _message_out(await service.send(session, body.text, nonce=body.nonce))
+        address = address_of(request, proxies)
+        return _message_out(await service.send(session, body.text, nonce=body.nonce, address=address))
+
+    @router.post("/session/cookie", status_code=204, responses=with_body)
+    async def set_cookie(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        body: CookieBody | None = None,
+    ) -> Response:
+        """Sign this browser in with a signed, HttpOnly cookie: for the bearer's session, or renew the cookie's own."""
+        if credentials is not None and credentials.credentials and len(credentials.credentials) <= 200:
+            token, name = credentials.credentials, body.name if body is not None else None
+        elif (signed := cookies.read(request.cookies.get(COOKIE_NAME))) is not None:
+            token, name = signed.token, signed.name
+        else:
+            raise NotLoggedIn("Send your session token as 'Authorization: Bearer <token>'.")
+        session = await service.resume(token, name=name)
+        response = Response(status_code=204)
+        cookies.set(response, session, secure=secure_cookies(request, proxies))
+        return response
+
+    @router.delete("/session/cookie", status_code=204)
+    async def clear_cookie(request: Request) -> Response:
+        """Forget this browser's sign-in cookie (the session itself ends with DELETE /api/sessions/current)."""
+        response = Response(status_code=204)
+        cookies.clear(response, secure=secure_cookies(request, proxies))
+        return response
 
     return router
 

@@ -66,10 +66,12 @@ class RateLimited(ChatError):
         return _whole_seconds(self.retry_after)
 
     @classmethod
-    def for_wait(cls, seconds: float) -> RateLimited:
-        """The refusal for a sender who may send again in ``seconds``: its text and Retry-After say the same number."""
+    def for_wait(cls, seconds: float, *, joining: bool = False) -> RateLimited:
+        """The refusal for someone who may go on in ``seconds``: its text and Retry-After say the same number."""
         whole = _whole_seconds(seconds)
-        return cls(f"You are sending too fast. Wait {whole} s and send again.", retry_after=whole)
+        if joining:
+            return cls(f"Too many people joined from your address. Wait {whole} s and join again.", retry_after=seconds)
+        return cls(f"You are sending too fast. Wait {whole} s and send again.", retry_after=seconds)
 
 
 def _whole_seconds(seconds: float) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from . import events
 from .bus import Bus
 from .errors import BusUnavailable, ChatError
 from .events import Event
-from .models import Message, key_prefix, key_time
+from .models import Message, key_prefix, key_time, session_digest
 from .storage import MessageStore
 
 log = logging.getLogger(__name__)
@@ -36,11 +35,6 @@ _CATCH_UP_PAGE = 500
 # announcements that could not be published, kept to ring the doorbell again once Redis answers
 _UNANNOUNCED = 1000
 _REPAIR_BACKOFF = (0.2, 5.0)
-
-
-def session_digest(token: str) -> str:
-    """What the bus carries instead of a session token: its SHA-256, so the token itself never leaves storage."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def floor_before(key: str | None, *, now: datetime) -> str:

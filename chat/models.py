@@ -1,7 +1,8 @@
-"""Messages, sessions and the rules for names and text."""
+"""Messages, sessions and the rules for text (names have theirs in chat/names.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import unicodedata
@@ -9,71 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .confusables import is_default_ignorable, skeleton
-from .errors import InvalidName, InvalidText
+from .confusables import is_default_ignorable
+from .errors import InvalidText
 
-NAME_MIN_LENGTH = 2
-NAME_MAX_LENGTH = 32
-_NAME_PUNCTUATION = frozenset(" _-.")
 # newline and tab are the only control characters a message may carry
 _KEPT_CONTROLS = frozenset("\n\t")
-_KEY_ROUNDS = 8
-
-
-def _nfkc_casefold(text: str) -> str:
-    """NFKC, case-folded, NFKC again (Unicode's NFKC_Casefold idea)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-
-
-def name_key(display: str) -> str:
-    """The form names are compared in: names that differ only in case, width or look share one key.
-
-    It is the UTS #39 skeleton of the NFKC-casefolded name, taken of its capitals first, then folded and
-    skeletoned again until nothing changes. Casefolding first keeps "Straße" and "STRASSE" one name. Capitals,
-    because many look-alikes differ only there: Cyrillic capital EN (U+041D) is drawn like "H" but its small
-    letter not like "h", and "I" like "l"; taking them after casefolding would hide those. The rounds after
-    catch the lowercase look-alikes ("rn" and "m", Cyrillic U+0430 and "a") and reach a key that the skeleton
-    no longer changes. The key is for comparing, not for showing: it may look odd ("vernon" for "Vemon").
-    """
-    folded = _nfkc_casefold(display)
-    key = _nfkc_casefold(skeleton(unicodedata.normalize("NFKC", folded.upper())))
-    for _ in range(_KEY_ROUNDS):  # two rounds reach the fixed point for every allowed character
-        again = _nfkc_casefold(skeleton(key))
-        if again == key:
-            break
-        key = again
-    return key
-
-
-def _name_char_ok(char: str, previous: str | None) -> bool:
-    category = unicodedata.category(char)
-    if category.startswith("L") or category == "Nd" or char in _NAME_PUNCTUATION:
-        return True
-    # combining marks belong to many scripts' letters (Devanagari, Thai, ...), never on their own
-    return category.startswith("M") and previous is not None and unicodedata.category(previous)[0] in "LM"
-
-
-def check_name(raw: str) -> str:
-    """Return the trimmed display form of a user name, or raise InvalidName saying why."""
-    name = unicodedata.normalize("NFC", raw.strip())
-    if len(name) < NAME_MIN_LENGTH:
-        raise InvalidName(f"A name needs at least {NAME_MIN_LENGTH} characters.")
-    if len(name) > NAME_MAX_LENGTH:
-        raise InvalidName(f"A name can have at most {NAME_MAX_LENGTH} characters.")
-    previous: str | None = None
-    for char in name:
-        # default-ignorable characters are drawn as nothing, and some of them are letters (U+3164 HANGUL FILLER)
-        # or marks (U+034F, variation selectors): refused, so two names never differ only invisibly
-        invisible = is_default_ignorable(char)
-        if invisible or not _name_char_ok(char, previous):
-            category = unicodedata.category(char)
-            visible = not invisible and char.isprintable() and not char.isspace() and not category.startswith("M")
-            shown = repr(char) if visible else f"U+{ord(char):04X}"
-            raise InvalidName(f"A name can only have letters, digits, spaces and _ - . (not {shown}).")
-        previous = char
-    if "  " in name:
-        raise InvalidName("A name cannot have two spaces in a row.")
-    return name
 
 
 def clean_text(raw: str, *, max_length: int) -> str:
@@ -200,21 +141,20 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A live login: the random token the browser holds, and whose name it is."""
+    """A live login: the random token the browser holds, and whose name it is.
+
+    ``name_key`` is an internal comparison form (see chat/names.py), never shown or logged; ``author_id`` is the
+    opaque public identity of the person behind the name for as long as the session lives.
+    """
 
     token: str
     name: str
     name_key: str
+    author_id: str
     expires_at: int  # epoch seconds; the DynamoDB TTL attribute
-    author_id: str = ""  # public and opaque: marks this session's messages, reveals nothing of the name key
 
     def expired(self, now: float) -> bool:
         return self.expires_at <= now
-
-
-def new_author_id() -> str:
-    """A session's public id (64 random bits, hex): marks its messages without saying anything about it."""
-    return secrets.token_hex(8)
 
 
 def new_nonce() -> str:
@@ -225,3 +165,13 @@ def new_nonce() -> str:
 def new_session_token() -> str:
     """A random, unguessable session token (256 bits)."""
     return secrets.token_urlsafe(32)
+
+
+def new_author_id() -> str:
+    """A random public identity for a new session: 16 hex characters (64 bits)."""
+    return secrets.token_hex(8)
+
+
+def session_digest(token: str) -> str:
+    """What is kept and sent instead of a session token: its SHA-256, which cannot be used to log in."""
+    return hashlib.sha256(token.encode()).hexdigest()

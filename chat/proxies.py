@@ -104,3 +104,9 @@ def secure_cookies(connection: Mapping[str, Any], proxies: TrustedProxies) -> bo
     ``connection`` is an ASGI scope, or a Starlette ``Request`` or ``WebSocket`` (each is a mapping of its scope).
     """
     return public_origin(connection, proxies)[0] == "https"
+
+
+def address_of(connection: Mapping[str, Any], proxies: TrustedProxies) -> str:
+    """The client's address for a request or websocket (an ASGI scope, or a Starlette ``Request``): what the
+    limits per address count."""
+    return proxies.client_address(peer_of(connection), Headers(raw=list(connection.get("headers", []))))

@@ -1,44 +1,159 @@
-"""A token bucket per sender, kept in this process (sticky sessions keep a sender on one process)."""
+"""Rate limits shared by every process through Redis, with this process's own count while Redis is away.
+
+Each limit is a GCRA bucket (the generic cell rate algorithm, a token bucket kept as one timestamp): ``burst``
+actions at once, then one every ``1 / per_second`` seconds. One call spends from several buckets (a session's and
+its address's) all or nothing, so a refusal by one never uses up another.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from .errors import RateLimited
 
+log = logging.getLogger(__name__)
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
+_MICROS = 1_000_000
+# how long a call may wait for Redis before this process counts alone, and how long it then counts alone
+REDIS_TIMEOUT = 0.2
+_LOCAL_FOR = 1.0
+_LOCAL_BUCKETS = 10_000
+
+# KEYS: one bucket each; ARGV: per bucket, its emission interval and burst tolerance, in microseconds.
+# Returns 0 when every bucket had room (and spends from each), else the microseconds to wait (and spends nothing).
+# Redis's own clock, so processes with skewed clocks agree. All keys in one script: one round trip, atomic.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local wait = 0
+local next_tats = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  next_tats[i] = tat + interval
+  wait = math.max(wait, next_tats[i] - tolerance - now)
+end
+if wait > 0 then return math.ceil(wait) end
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, string.format('%.0f', next_tats[i]), 'PX', math.ceil((next_tats[i] - now) / 1000))
+end
+return 0
+"""
 
 
-class RateLimiter:
-    """Allows ``rate`` messages per second on average and bursts of ``burst``."""
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``burst`` actions at once, then ``per_second`` on average."""
 
-    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = rate
-        self._burst = float(burst)
+    per_second: float
+    burst: int
+
+    @property
+    def interval(self) -> int:
+        """Microseconds between two actions at the steady rate."""
+        return max(1, round(_MICROS / self.per_second))
+
+    @property
+    def tolerance(self) -> int:
+        return self.interval * self.burst
+
+
+Bucket = tuple[str, Rate]  # a key (whose actions: a session's digest, an address) and its rate
+
+
+class Limiter(Protocol):
+    async def take(self, buckets: Sequence[Bucket], *, joining: bool = False) -> None:
+        """Spend from every bucket or raise RateLimited saying how long to wait."""
+
+
+def refusal(wait: float, *, joining: bool = False) -> RateLimited:
+    """A rate-limit refusal; its wording lives with RateLimited, so the text and Retry-After agree."""
+    return RateLimited.for_wait(wait, joining=joining)
+
+
+class LocalLimiter:
+    """The buckets of this process alone, in memory: the same arithmetic as the Redis script."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._tats: dict[str, int] = {}  # key -> theoretical arrival time, microseconds
 
-    def take(self, sender: str) -> None:
-        """Spend one token of ``sender``'s bucket or raise RateLimited with the wait until the next one."""
-        now = self._clock()
-        bucket = self._buckets.get(sender)
-        if bucket is None:
-            if len(self._buckets) > 10_000:
-                self._prune(now)
-            bucket = self._buckets[sender] = _Bucket(tokens=self._burst, updated=now)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
-        if bucket.tokens < 1.0:
-            raise RateLimited.for_wait((1.0 - bucket.tokens) / self._rate)
-        bucket.tokens -= 1.0
+    def wait(self, buckets: Sequence[Bucket]) -> float:
+        """Spend from every bucket and return 0, or return the seconds to wait and spend nothing."""
+        now = round(self._clock() * _MICROS)
+        if len(self._tats) > _LOCAL_BUCKETS:
+            self._tats = {key: tat for key, tat in self._tats.items() if tat > now}  # the rest are full again
+        next_tats = [max(self._tats.get(key, 0), now) + rate.interval for key, rate in buckets]
+        wait = max((tat - rate.tolerance - now for tat, (_, rate) in zip(next_tats, buckets, strict=True)), default=0)
+        if wait > 0:
+            return wait / _MICROS
+        for tat, (key, _) in zip(next_tats, buckets, strict=True):
+            self._tats[key] = tat
+        return 0.0
 
-    def _prune(self, now: float) -> None:
-        """Forget senders whose buckets have refilled: they are indistinguishable from new ones."""
-        full_after = self._burst / self._rate
-        self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < full_after}
+    async def take(self, buckets: Sequence[Bucket], *, joining: bool = False) -> None:
+        """Spend from every bucket or raise RateLimited saying how long to wait."""
+        wait = self.wait(buckets)
+        if wait > 0:
+            raise refusal(wait, joining=joining)
+
+
+class SharedLimiter:
+    """Buckets in Redis, shared by every process; while Redis does not answer, this process counts alone.
+
+    Counting alone lets a sender spread over N processes through N times faster; that is the price of posting
+    on while Redis is away, and it is logged once when it starts and once when it ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        namespace: str = "",
+        timeout: float = REDIS_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._script = redis.register_script(_GCRA)
+        self._prefix = f"sinchchat:{namespace}limit:"
+        self._timeout = timeout
+        self._clock = clock
+        self.local = LocalLimiter(clock=clock)
+        self._local_until: float | None = None  # set while Redis is away: when to ask it again
+
+    async def take(self, buckets: Sequence[Bucket], *, joining: bool = False) -> None:
+        """Spend from every bucket or raise RateLimited saying how long to wait."""
+        wait = await self._shared_wait(buckets)
+        if wait is None:
+            wait = self.local.wait(buckets)
+        if wait > 0:
+            raise refusal(wait, joining=joining)
+
+    async def _shared_wait(self, buckets: Sequence[Bucket]) -> float | None:
+        """The wait Redis decided, or None when it cannot be asked now."""
+        if self._local_until is not None and self._clock() < self._local_until:
+            return None
+        args: list[int] = []
+        for _, rate in buckets:
+            args += [rate.interval, rate.tolerance]
+        try:
+            async with asyncio.timeout(self._timeout):
+                micros = await self._script(keys=[self._prefix + key for key, _ in buckets], args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if self._local_until is None:
+                log.warning("rate limits are counted by this process alone until Redis answers: %s", exc or "timeout")
+            self._local_until = self._clock() + _LOCAL_FOR
+            return None
+        if self._local_until is not None:
+            log.info("Redis answers again: rate limits are shared by every process again")
+            self._local_until = None
+        return int(micros) / _MICROS

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from .bus import Bus, derive_key
 from .embedded import CREDENTIALS, EmbeddedServers
 from .feed import RoomFeed
+from .ratelimit import SharedLimiter
 from .service import ChatService, Limits
 from .settings import Settings
 from .storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
@@ -54,7 +55,12 @@ class Runtime:
                 session_ttl_seconds=settings.session_ttl_seconds,
                 rate_per_second=settings.rate_per_second,
                 rate_burst=settings.rate_burst,
+                address_rate_per_second=settings.address_rate_per_second,
+                address_rate_burst=settings.address_rate_burst,
+                joins_per_minute=settings.joins_per_minute,
+                join_burst=settings.join_burst,
             ),
+            limiter=SharedLimiter(redis=redis, namespace=settings.table_prefix),
         )
 
     def _generated_secret(self) -> str:

@@ -8,22 +8,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import BusUnavailable, InvalidInput, NotLoggedIn
-from .feed import RoomFeed, floor_before, session_digest
+from .errors import BusUnavailable, InvalidInput, InvalidName, NotLoggedIn
+from .feed import RoomFeed, floor_before
 from .models import (
     Draft,
     Message,
     Session,
-    check_name,
     clean_text,
     is_message_key,
     is_nonce,
-    name_key,
     new_author_id,
     new_nonce,
     new_session_token,
+    session_digest,
 )
-from .ratelimit import RateLimiter
+from .names import check_name, name_key
+from .ratelimit import Bucket, Limiter, LocalLimiter, Rate
+from .settings import Settings
 from .storage import MessageStore, Page, UserStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ class Limits:
     session_ttl_seconds: int = 86_400
     rate_per_second: float = 5.0
     rate_burst: int = 10
+    # per client address, whatever the sessions: people behind one address share these
+    address_rate_per_second: float = Settings.address_rate_per_second
+    address_rate_burst: int = Settings.address_rate_burst
+    joins_per_minute: float = Settings.joins_per_minute
+    join_burst: int = Settings.join_burst
     # how long a post may rely on the last read of its session; a logout anywhere forgets it at once through the
     # feed, so this only matters while Redis is unreachable
     session_recheck_seconds: float = 2.0
@@ -56,6 +62,7 @@ class ChatService:
         messages: MessageStore,
         feed: RoomFeed,
         limits: Limits,
+        limiter: Limiter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._users = users
@@ -63,7 +70,10 @@ class ChatService:
         self.feed = feed
         self.limits = limits
         self._clock = clock
-        self._rate = RateLimiter(rate=limits.rate_per_second, burst=limits.rate_burst)
+        self._limiter = limiter or LocalLimiter()
+        self._session_rate = Rate(per_second=limits.rate_per_second, burst=limits.rate_burst)
+        self._address_rate = Rate(per_second=limits.address_rate_per_second, burst=limits.address_rate_burst)
+        self._join_rate = Rate(per_second=limits.joins_per_minute / 60, burst=limits.join_burst)
         self._checked: dict[str, tuple[Session, float]] = {}  # token digest -> (live session, when it was read)
         feed.on_every_session_end(self._forget_session)
 
@@ -72,18 +82,23 @@ class ChatService:
         return self.feed.room
 
     # -- sessions --------------------------------------------------------------------------------------
-    async def register(self, raw_name: str) -> Session:
-        """Claim a name for a new session; InvalidName or NameTaken say why not. Nothing is written on refusal."""
+    async def register(self, raw_name: str, *, address: str | None = None) -> Session:
+        """Claim a name for a new session; InvalidName, RateLimited or NameTaken say why not.
+
+        Nothing is written on refusal. ``address`` is the client's network address: joins from one are limited.
+        """
         name = check_name(raw_name)
+        if address is not None:
+            await self._limiter.take([("join:" + address, self._join_rate)], joining=True)
         session = Session(
             token=new_session_token(),
             name=name,
             name_key=name_key(name),
-            expires_at=self._expiry(),
             author_id=new_author_id(),
+            expires_at=self._expiry(),
         )
         await self._users.claim(session)
-        log.info("session started for %r", session.name_key)
+        log.info("session started for author %s", session.author_id)
         return session
 
     async def resume(self, token: str, *, name: str | None = None) -> Session:
@@ -92,9 +107,7 @@ class ChatService:
         A session that is past half its lifetime is extended, so only inactivity ends it.
         """
         if name is not None:
-            session = await self._users.by_name(name_key(name))
-            if session is not None and session.token != token:
-                session = None
+            session = await self._users.by_name(name_key(self._held_name(name)), token=token)
         else:
             session = await self._users.by_token(token)
         if session is None:
@@ -109,7 +122,7 @@ class ChatService:
     async def logout(self, session: Session) -> None:
         """End the session and free its name; its messages stay."""
         await self._users.release(session)
-        log.info("session ended for %r", session.name_key)
+        log.info("session ended for author %s", session.author_id)
         try:
             await self.feed.announce_session_end(session.token)
         except BusUnavailable as exc:  # other processes' tabs notice at their next action instead
@@ -133,22 +146,30 @@ class ChatService:
             nonce=nonce or new_nonce(),
         )
 
-    async def post(self, session: Session, draft: Draft) -> Message:
-        """Store ``draft`` (made by prepare) and announce it; the stored message, the first one for a retry."""
-        # check: the session is still live (another tab may have logged out) and within the rate limit
+    async def post(self, session: Session, draft: Draft, *, address: str | None = None) -> Message:
+        """Store ``draft`` (made by prepare) and announce it; the stored message, the first one for a retry.
+
+        ``address`` is the client's network address: posts from one are limited whatever the sessions.
+        """
+        # check: the session is still live (another tab may have logged out) and within the rate limits
         live = await self._live(session)
         if draft.author_id != live.author_id or draft.room != self.room:
             raise InvalidInput("That message belongs to someone else.")
-        self._rate.take(live.token)
-        # do: one transaction stores the message under a key of the server's time and remembers its nonce
+        buckets: list[Bucket] = [("post:" + session_digest(live.token), self._session_rate)]
+        if address is not None:
+            buckets.append(("post-from:" + address, self._address_rate))
+        await self._limiter.take(buckets)
+        # do: two conditional writes store the message under a key of the server's time and remember its nonce
         message = await self._messages.put(draft)
         # announce: only now that it is stored, without waiting for Redis; a lost announcement is repaired
         self.feed.announce(message)
         return message
 
-    async def send(self, session: Session, raw_text: str, *, nonce: str | None = None) -> Message:
+    async def send(
+        self, session: Session, raw_text: str, *, nonce: str | None = None, address: str | None = None
+    ) -> Message:
         """prepare, then post."""
-        return await self.post(session, self.prepare(session, raw_text, nonce=nonce))
+        return await self.post(session, self.prepare(session, raw_text, nonce=nonce), address=address)
 
     async def history(self, *, before: str | None = None, limit: int | None = None) -> Page:
         """One page of messages older than ``before`` (the newest when None), oldest first."""
@@ -190,6 +211,14 @@ class ChatService:
 
     def _forget_session(self, digest: str) -> None:
         self._checked.pop(digest, None)
+
+    @staticmethod
+    def _held_name(name: str) -> str:
+        """``name`` as a session holds it; a name no session can hold (empty, too long ...) holds none."""
+        try:
+            return check_name(name)
+        except InvalidName:
+            raise NotLoggedIn("Your session has ended. Join again.") from None
 
     def _expiry(self) -> int:
         return int(self._clock()) + self.limits.session_ttl_seconds

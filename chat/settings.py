@@ -107,6 +107,10 @@ class Settings:
     session_ttl_seconds: int = 86_400
     rate_per_second: float = 5.0
     rate_burst: int = 10
+    address_rate_per_second: float = 10.0
+    address_rate_burst: int = 30
+    joins_per_minute: float = 5.0
+    join_burst: int = 5
     catchup_interval_seconds: float = 15.0
     host: str = "127.0.0.1"
     port: int = 8080
@@ -146,6 +150,10 @@ class Settings:
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 86_400, minimum=60),
             rate_per_second=_float(env, "RATE_PER_SECOND", 5.0),
             rate_burst=_int(env, "RATE_BURST", 10),
+            address_rate_per_second=_float(env, "ADDRESS_RATE_PER_SECOND", cls.address_rate_per_second),
+            address_rate_burst=_int(env, "ADDRESS_RATE_BURST", cls.address_rate_burst),
+            joins_per_minute=_float(env, "JOINS_PER_MINUTE", cls.joins_per_minute),
+            join_burst=_int(env, "JOIN_BURST", cls.join_burst),
             catchup_interval_seconds=_float(env, "CATCHUP_INTERVAL_SECONDS", 15.0),
             host=_str(env, "HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8080, minimum=0),

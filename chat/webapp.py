@@ -17,6 +17,7 @@ from starlette.routing import Match
 
 from .api import build_router, chat_error_handler, validation_error_handler
 from .api_docs import install_docs
+from .cookies import SessionCookies
 from .errors import ChatError
 from .json_body import BodyLimit
 from .service import ChatService
@@ -92,12 +93,12 @@ def _server_error(pages: Handler | None) -> Handler:
     return server_error
 
 
-def install_api(app: FastAPI, *, service: ChatService, settings: Settings) -> OriginPolicy:
+def install_api(app: FastAPI, *, service: ChatService, settings: Settings, cookies: SessionCookies) -> OriginPolicy:
     """Serve the API under /api with its error answers, /docs, and the Origin check and security headers.
 
     Returns the Origin policy, for the websocket's handshake.
     """
-    app.include_router(build_router(service))
+    app.include_router(build_router(service, cookies=cookies, proxies=settings.trusted_proxies))
     app.add_exception_handler(ChatError, chat_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(404, _not_found(_original(app, 404)))

@@ -32,10 +32,12 @@ class ChatView:
         view_limit: int,
         on_logout: Callable[[], Awaitable[None]],
         on_session_end: Callable[[], Awaitable[None]],
+        address: str | None = None,
     ) -> None:
         self._service = service
         self._broadcaster = broadcaster
         self._session = session
+        self._address = address  # the browser's, for the limits per address
         self._on_session_end = on_session_end
         # the reader's messages not stored yet, by provisional key: "~" sorts after every stored key, and the
         # counter keeps them in the order they were typed until the server gives each its place
@@ -121,7 +123,7 @@ class ChatView:
 
     async def _post(self, key: str, draft: Draft) -> None:
         try:
-            message = await self._service.post(self._session, draft)
+            message = await self._service.post(self._session, draft, address=self._address)
         except NotLoggedIn:
             await self._session_ended_async()
             return

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from nicegui import app, core, ui
+from fastapi import Request
+from nicegui import Client, app, core, ui
 
+from chat.cookies import COOKIE_NAME, SessionCookies
 from chat.errors import NotLoggedIn, Unavailable
 from chat.models import Session
+from chat.proxies import address_of
 from chat.runtime import Runtime
 from chat.webapp import install_api
 
@@ -18,7 +22,28 @@ from .login import login_form
 
 log = logging.getLogger(__name__)
 
-_SESSION = "session"
+
+def _cookie_call(method: str, *, token: str | None = None, name: str | None = None) -> str:
+    """Script for the browser: ask the API to set (POST) or clear (DELETE) its sign-in cookie; yields the status.
+
+    Joining happens over the websocket, where no cookie can be set; this HTTP call sets it. Without a token the
+    POST renews the cookie the browser already has.
+    """
+    options: dict[str, object] = {"method": method, "credentials": "same-origin"}
+    if token is not None:
+        options["headers"] = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        options["body"] = json.dumps({"name": name})
+    return f"fetch('/api/session/cookie', {json.dumps(options)}).then(r => r.status)"
+
+
+async def _cookie(client: Client, method: str, *, token: str | None = None, name: str | None = None) -> None:
+    """Have the browser set or clear its cookie, and wait for it: a reload right after must find it."""
+    try:
+        status = await client.run_javascript(_cookie_call(method, token=token, name=name), timeout=5)
+    except TimeoutError:
+        status = None
+    if status != 204:  # this tab keeps working; only a reload would ask to join again
+        log.info("the browser could not %s its sign-in cookie (%s)", "set" if method == "POST" else "clear", status)
 
 
 def install(runtime: Runtime) -> None:
@@ -27,15 +52,17 @@ def install(runtime: Runtime) -> None:
     settings = runtime.settings
     app.on_startup(runtime.start)
     app.on_shutdown(runtime.stop)
-    policy = install_api(app, service=service, settings=settings)
+    cookies = SessionCookies(secret=runtime.storage_secret, max_age=settings.session_ttl_seconds)
+    policy = install_api(app, service=service, settings=settings, cookies=cookies)
     core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
     install_styles()
     broadcaster = Broadcaster(runtime.feed)
 
     @ui.page("/")
-    async def index() -> None:
+    async def index(request: Request) -> None:
         root = frame()
-        storage = app.storage.user
+        client = ui.context.client  # the page's; the element an event came from may be gone when it is used
+        address = address_of(request, settings.trusted_proxies)
 
         async def show_login(notice: str | None = None) -> None:
             root.clear()
@@ -43,9 +70,9 @@ def install(runtime: Runtime) -> None:
                 login_form(on_join=join, notice=notice)
 
         async def join(name: str) -> None:
-            session = await service.register(name)
-            storage[_SESSION] = {"token": session.token, "name": session.name}
+            session = await service.register(name, address=address)
             await show_chat(session)
+            await _cookie(client, "POST", token=session.token, name=session.name)
 
         async def show_chat(session: Session) -> None:
             root.clear()
@@ -57,6 +84,7 @@ def install(runtime: Runtime) -> None:
                     view_limit=settings.view_max_messages,
                     on_logout=lambda: logout(session),
                     on_session_end=lambda: show_login("You have logged out."),
+                    address=address,
                 )
             await view.start()
 
@@ -66,20 +94,18 @@ def install(runtime: Runtime) -> None:
             except Unavailable as exc:
                 ui.notify(exc.message, type="warning")
                 return
-            storage.pop(_SESSION, None)
+            await _cookie(client, "DELETE")
             # the feed tells this tab and every other tab of the session; each shows the login form
 
-        stored = storage.get(_SESSION)
-        if not isinstance(stored, dict):
+        # a forged or unreadable cookie is as good as none; one of an ended session says so
+        signed = cookies.read(request.cookies.get(COOKIE_NAME))
+        if signed is None:
             await show_login()
             return
         try:
-            session = await service.resume(str(stored.get("token", "")), name=str(stored.get("name", "")))
-        except NotLoggedIn as exc:
-            storage.pop(_SESSION, None)
+            session = await service.resume(signed.token, name=signed.name)
+        except (NotLoggedIn, Unavailable) as exc:
             await show_login(exc.message)
             return
-        except Unavailable as exc:
-            await show_login(exc.message)
-            return
+        ui.add_body_html(f"<script>{_cookie_call('POST')}</script>")  # the cookie lives as long as the session
         await show_chat(session)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from moto import mock_aws
 
 from chat.bus import Bus, derive_key
+from chat.cookies import SessionCookies
 from chat.feed import RoomFeed
 from chat.service import ChatService, Limits
 from chat.settings import Settings
@@ -91,7 +92,12 @@ def make_service(db: Dynamo, tables: TableNames, bus: Bus, **limits: int | float
 def api_app(service: ChatService, settings: Settings | None = None) -> FastAPI:
     """A bare FastAPI app serving the API as the product does (the same ``install_api``), without NiceGUI."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    install_api(app, service=service, settings=settings or Settings())
+    install_api(
+        app,
+        service=service,
+        settings=settings or Settings(),
+        cookies=SessionCookies(secret="test secret, not for production", max_age=3600),
+    )
     return app
 
 

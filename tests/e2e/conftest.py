@@ -106,6 +106,11 @@ class Deployment:
                 # the tests seed hundreds of messages through a few sessions
                 CHAT_RATE_BURST="1000",
                 CHAT_RATE_PER_SECOND="1000",
+                # and every browser here comes from 127.0.0.1
+                CHAT_ADDRESS_RATE_PER_SECOND="1000",
+                CHAT_ADDRESS_RATE_BURST="1000",
+                CHAT_JOINS_PER_MINUTE="1000",
+                CHAT_JOIN_BURST="1000",
                 # DynamoDB Local accepts any credentials; never let a developer's real ones reach it
                 AWS_ACCESS_KEY_ID="local",
                 AWS_SECRET_ACCESS_KEY="local",

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat.errors import InvalidName
-from chat.models import check_name
+from chat.names import check_name
 
 from .chat_page import (
     Api,

@@ -134,12 +134,14 @@ class Cluster:
         session_ttl_seconds: int = 86_400,
         clock: Callable[[], float] | None = None,
         start: bool = True,
+        rate: tuple[float, int] = (FAST.rate_per_second, FAST.rate_burst),
     ) -> Node:
         """A new node; started (see Node.start) unless ``start`` is False.
 
         The periodic catch-up runs hourly unless told otherwise, so that it cannot hide what a test looks at.
         With ``clock``, the node's ChatService reads that clock instead of the real one (sessions it hands out
-        expire by it); its stores, feed and bus are still the runtime's.
+        expire by it); its stores, feed and bus are still the runtime's. ``rate`` is a session's messages per
+        second and burst.
         """
         settings = Settings(
             dynamodb_endpoint=self.endpoint,
@@ -149,8 +151,8 @@ class Cluster:
             storage_secret="integration-tests-only",  # signs no real cookie here
             room=self.room,
             session_ttl_seconds=session_ttl_seconds,
-            rate_per_second=FAST.rate_per_second,
-            rate_burst=FAST.rate_burst,
+            rate_per_second=rate[0],
+            rate_burst=rate[1],
             catchup_interval_seconds=catch_up_interval,
         )
         runtime = Runtime(settings)

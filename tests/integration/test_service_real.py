@@ -11,7 +11,8 @@ import pytest
 from chat.errors import NameTaken, NotLoggedIn
 from chat.events import Event
 from chat.feed import RoomFeed
-from chat.models import Session, name_key
+from chat.models import Session, session_digest
+from chat.names import alias_key
 from chat.storage import Dynamo, TableNames
 
 from .support import Cluster, View, stored, tally, wait_for
@@ -91,14 +92,12 @@ async def test_messages_reach_another_process_live_and_read_back_in_pages(
     with pytest.raises(NotLoggedIn):
         await sender.service.send(alice, "after logout")
     again = await other.service.register("alice")
-    assert again.name_key == alice.name_key
+    assert again.name == "alice"
     assert len(await stored(sender.service)) == len(sent)
 
 
-def _raw_user(dynamo: Dynamo, tables: TableNames, session: Session) -> dict[str, dict[str, str]] | None:
-    return dynamo.client.get_item(
-        TableName=tables.users, Key={"UserName": {"S": session.name_key}}, ConsistentRead=True
-    ).get("Item")  # type: ignore[return-value]
+def _raw_user(dynamo: Dynamo, tables: TableNames, key: str) -> dict[str, dict[str, str]] | None:
+    return dynamo.client.get_item(TableName=tables.users, Key={"UserName": {"S": key}}, ConsistentRead=True).get("Item")  # type: ignore[return-value]
 
 
 async def test_an_expired_session_is_refused_and_its_name_can_be_claimed_again(
@@ -114,9 +113,9 @@ async def test_an_expired_session_is_refused_and_its_name_can_be_claimed_again(
     old = await past.service.register("Casey")
     assert old.expires_at < time.time()
     # DynamoDB deletes expired items lazily (within days), so the item is still there: only the read filters it
-    item = _raw_user(dynamo, real_tables, old)
+    item = _raw_user(dynamo, real_tables, old.name_key)
     assert item is not None
-    assert item["SessionId"]["S"] == old.token
+    assert item["SessionId"]["S"] == session_digest(old.token)
     with pytest.raises(NotLoggedIn):
         await now.service.resume(old.token)  # through the session index
     with pytest.raises(NotLoggedIn):
@@ -126,9 +125,9 @@ async def test_an_expired_session_is_refused_and_its_name_can_be_claimed_again(
     assert await stored(now.service) == []
 
     new = await now.service.register("casey")  # the conditional put lets a claim replace an expired holder
-    assert new.name_key == old.name_key
-    assert _raw_user(dynamo, real_tables, new)["SessionId"]["S"] == new.token  # type: ignore[index]
-    assert (await now.service.resume(new.token, name="CASEY")).token == new.token
+    assert alias_key(new.name) == alias_key(old.name)
+    assert _raw_user(dynamo, real_tables, alias_key(new.name))["Holder"]["S"] == session_digest(new.token)  # type: ignore[index]
+    assert (await now.service.resume(new.token, name="casey")).token == new.token
     with pytest.raises(NotLoggedIn):
         await now.service.resume(old.token, name=old.name)
 
@@ -140,7 +139,8 @@ async def test_an_expired_session_is_refused_and_its_name_can_be_claimed_again(
     assert dana.expires_at < time.time() + ttl / 2
     resumed = await now.service.resume(dana.token)
     assert resumed.expires_at >= int(time.time()) + ttl - 5
-    assert int(_raw_user(dynamo, real_tables, dana)["ExpiresAt"]["N"]) == resumed.expires_at  # type: ignore[index]
+    for key in (dana.name_key, alias_key(dana.name)):  # both items of the name
+        assert int(_raw_user(dynamo, real_tables, key)["ExpiresAt"]["N"]) == resumed.expires_at  # type: ignore[index]
 
 
 async def test_of_100_concurrent_claims_of_one_name_exactly_one_wins(
@@ -150,7 +150,7 @@ async def test_of_100_concurrent_claims_of_one_name_exactly_one_wins(
     second = await cluster.node(redis_url=redis_url, start=False)
     # spellings that are one name: case, width, surrounding spaces
     spellings = ["Morgan", "MORGAN", "morgan", "Ｍｏｒｇａｎ", " Morgan "]
-    assert len({name_key(s.strip()) for s in spellings}) == 1
+    assert len({alias_key(s.strip()) for s in spellings}) == 1
     claims = [(first if i % 2 else second).service.register(spellings[i % len(spellings)]) for i in range(100)]
     started = time.monotonic()
     results = await asyncio.gather(*claims, return_exceptions=True)
@@ -166,7 +166,7 @@ async def test_of_100_concurrent_claims_of_one_name_exactly_one_wins(
     assert len(winners) == 1
     assert len(refused) == 99
     (winner,) = winners
-    assert _raw_user(dynamo, real_tables, winner)["SessionId"]["S"] == winner.token  # type: ignore[index]
+    assert _raw_user(dynamo, real_tables, winner.name_key)["SessionId"]["S"] == session_digest(winner.token)  # type: ignore[index]
     for node in (first, second):
-        assert (await node.service.resume(winner.token, name="morgan")).token == winner.token
+        assert (await node.service.resume(winner.token, name=winner.name)).token == winner.token
         assert (await node.service.resume(winner.token)).token == winner.token

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,10 +16,33 @@ from nicegui import core, ui
 from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
 from nicegui.testing.user import User
 
+from chat.cookies import COOKIE_NAME
 from chat.runtime import Runtime
 from chat.service import ChatService
 from chat.settings import Settings
 from components.pages import install
+
+# the calls the page asks the browser to make with fetch(url, options); the simulated user makes them too
+_FETCH = re.compile(r"fetch\('(/api/[^']+)', (\{.*\})\)", re.DOTALL)
+
+
+def simulated_browser(client: httpx.AsyncClient) -> User:
+    """A User that also makes the page's fetch() calls over its own HTTP client (and so keeps their cookies)."""
+    user = User(client)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def fetch(url: str, options: dict[str, object]) -> None:
+        headers = options.get("headers", {})
+        assert isinstance(headers, dict)
+        await client.request(str(options["method"]), url, headers=headers, content=str(options.get("body", "")))
+
+    def run(match: re.Match[str]) -> None:
+        task = asyncio.get_running_loop().create_task(fetch(match.group(1), json.loads(match.group(2))))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    user.javascript_rules[_FETCH] = run
+    return user
 
 
 @dataclass
@@ -38,6 +64,11 @@ def settings() -> Settings:
         max_message_length=50,
         rate_per_second=100,
         rate_burst=100,
+        # every simulated user comes from one address
+        address_rate_per_second=1000,
+        address_rate_burst=1000,
+        joins_per_minute=1000,
+        join_burst=1000,
     )
 
 
@@ -55,7 +86,7 @@ async def chat_app(settings: Settings, caplog: pytest.LogCaptureFixture) -> Asyn
             async with core.app.router.lifespan_context(core.app):
                 yield ChatApp(
                     runtime=runtime,
-                    new_user=lambda: User(
+                    new_user=lambda: simulated_browser(
                         httpx.AsyncClient(transport=httpx.ASGITransport(core.app), base_url="http://test")
                     ),
                 )
@@ -71,3 +102,8 @@ async def join(user: User, name: str) -> None:
     user.find(marker="name").type(name)
     user.find(marker="join").click()
     await user.should_see(marker="messages")
+    for _ in range(100):  # the page's fetch() signs the browser in with a cookie
+        if COOKIE_NAME in user.http_client.cookies:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the page did not set the sign-in cookie")

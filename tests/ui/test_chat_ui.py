@@ -92,7 +92,7 @@ async def test_enter_joins_and_an_invalid_or_taken_name_is_refused_under_the_inp
     await second.open("/")
     second.find(marker="name").type("ALICE")
     second.find(marker="join").click()
-    await second.should_see("The name 'ALICE' is in use. Pick another one.")
+    await second.should_see("The name 'ALICE' is too similar to 'Alice', who is online. Pick another one.")
     await second.should_not_see(marker="messages")
 
 

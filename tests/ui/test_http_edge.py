@@ -56,4 +56,10 @@ async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
         assert (await http.get(asset)).status_code == 200
     schema = (await http.get("/openapi.json")).json()
     assert schema["info"]["title"] == "sinchchat API"
-    assert set(schema["paths"]) == {"/api/health", "/api/sessions", "/api/sessions/current", "/api/messages"}
+    assert set(schema["paths"]) == {
+        "/api/health",
+        "/api/sessions",
+        "/api/sessions/current",
+        "/api/messages",
+        "/api/session/cookie",
+    }

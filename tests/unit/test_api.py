@@ -55,10 +55,14 @@ async def test_register_returns_201_with_a_token(client: httpx.AsyncClient) -> N
 
 async def test_a_taken_name_is_409_with_a_readable_detail(client: httpx.AsyncClient) -> None:
     await join(client, "Alice")
+    response = await client.post("/api/sessions", json={"name": "Alice"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "The name 'Alice' is in use. Pick another one."}
     for other in ["alice", "ALICE", "\u0410lice"]:  # the last with a Cyrillic A
         response = await client.post("/api/sessions", json={"name": other})
         assert response.status_code == 409
-        assert response.json() == {"detail": f"The name {other!r} is in use. Pick another one."}
+        detail = f"The name {other!r} is too similar to 'Alice', who is online. Pick another one."
+        assert response.json() == {"detail": detail}
 
 
 @pytest.mark.parametrize(
@@ -298,7 +302,13 @@ async def test_a_message_posted_through_the_api_reaches_live_listeners_here_and_
 
 async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
-    assert set(paths) == {"/api/health", "/api/sessions", "/api/sessions/current", "/api/messages"}
+    assert set(paths) == {
+        "/api/health",
+        "/api/sessions",
+        "/api/sessions/current",
+        "/api/messages",
+        "/api/session/cookie",
+    }
 
 
 async def test_unknown_api_paths_and_methods_answer_json(client: httpx.AsyncClient) -> None:

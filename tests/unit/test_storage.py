@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chat.errors import Conflict, NameTaken
-from chat.models import Draft, Message, Session, new_message_key, new_nonce, new_session_token
+from chat.models import Draft, Message, Session, new_author_id, new_message_key, new_nonce, new_session_token
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore, ensure_tables
 from chat.storage.messages import nonce_partition
 from tests.conftest import plant
@@ -170,7 +170,9 @@ async def test_after_reads_everything_past_a_key_in_order(memory_db: Dynamo, tab
 
 
 def session(name: str, expires_at: int = 4_000_000_000) -> Session:
-    return Session(token=new_session_token(), name=name, name_key=name.lower(), expires_at=expires_at)
+    return Session(
+        token=new_session_token(), name=name, name_key=name.lower(), author_id=new_author_id(), expires_at=expires_at
+    )
 
 
 async def test_twenty_concurrent_claims_of_one_name_make_exactly_one_session(
@@ -182,7 +184,7 @@ async def test_twenty_concurrent_claims_of_one_name_make_exactly_one_session(
     winners = [c for c, r in zip(claims, results, strict=True) if r is None]
     assert len(winners) == 1
     assert all(isinstance(r, NameTaken) for r in results if r is not None)
-    holder = await users.by_name("alice")
+    holder = await users.by_name("alice", token=winners[0].token)
     assert holder == winners[0]
 
 
@@ -190,7 +192,7 @@ async def test_an_expired_session_frees_its_name_and_is_not_found(memory_db: Dyn
     users = UserStore(db=memory_db, tables=tables)
     old = session("Bob", expires_at=1)
     await users.claim(old)
-    assert await users.by_name("bob") is None
+    assert await users.by_name("bob", token=old.token) is None
     assert await users.by_token(old.token) is None
     new = session("Bob")
     await users.claim(new)
@@ -201,13 +203,14 @@ async def test_release_only_deletes_its_own_session(memory_db: Dynamo, tables: T
     users = UserStore(db=memory_db, tables=tables)
     mine = session("Carol")
     await users.claim(mine)
-    stranger = Session(token=new_session_token(), name="Carol", name_key="carol", expires_at=mine.expires_at)
+    stranger = session("Carol", expires_at=mine.expires_at)
     await users.release(stranger)
-    assert await users.by_name("carol") == mine
+    assert await users.by_name("carol", token=mine.token) == mine
+    assert await users.by_name("carol", token=stranger.token) is None
     assert await users.touch(stranger, 4_100_000_000) is False
     assert await users.touch(mine, 4_100_000_000) is True
     await users.release(mine)
-    assert await users.by_name("carol") is None
+    assert await users.by_name("carol", token=mine.token) is None
 
 
 async def test_a_retry_finishes_an_attempt_that_stopped_between_its_two_writes(

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 
+from chat.cookies import SessionCookies
 from chat.logs import SingleLineFormatter
 from chat.proxies import TrustedProxies
 from chat.service import ChatService
@@ -180,7 +181,7 @@ async def test_server_errors_carry_the_security_headers_and_pages_keep_their_own
     async def boom() -> None:
         raise RuntimeError("secret internals")
 
-    install_api(app, service=memory_service, settings=Settings())
+    install_api(app, service=memory_service, settings=Settings(), cookies=SessionCookies(secret="t" * 32, max_age=60))
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
         api, page, elsewhere = [await client.get(path) for path in ("/api/boom", "/page", "/elsewhere")]
