@@ -308,7 +308,34 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-class RedisServer:
+class _Server:
+    """A server process of a test's own, which the test may freeze, crash and stop."""
+
+    _process: subprocess.Popen[bytes] | None
+
+    def pause(self) -> None:
+        """SIGSTOP: a frozen host (a stall, a long fork): it still holds its port, so connections open and
+        requests hang unanswered."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no goodbye to the clients; nothing listens on the port until ``start`` again."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            _stop_process(self._process)
+            self._process = None
+
+
+class RedisServer(_Server):
     """A redis-server of this test's own on a free port, with nothing saved, that may be killed and restarted."""
 
     def __init__(self, workdir: Path) -> None:
@@ -341,27 +368,6 @@ class RedisServer:
                 raise RuntimeError(f"redis-server did not listen on port {self.port} within 15 s")
             time.sleep(0.02)
 
-    def kill(self) -> None:
-        """SIGKILL: the crash of the Redis host, with no goodbye to the clients."""
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait(timeout=10)
-
-    def pause(self) -> None:
-        """SIGSTOP: a frozen Redis (a stalled host, a long fork): connections stay open, nothing is answered."""
-        assert self._process is not None
-        os.kill(self._process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._process is not None
-        os.kill(self._process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self._process is not None:
-            _stop_process(self._process)
-            self._process = None
-
-
 def dynamodb_local_home() -> Path:
     """The folder holding DynamoDBLocal.jar, in the cache that ``scripts/services.sh start`` fills."""
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path(os.environ.get("HOME", "/tmp")) / ".cache")
@@ -375,7 +381,7 @@ def dynamodb_local_home() -> Path:
     return jars[-1].parent
 
 
-class DynamoDBLocal:
+class DynamoDBLocal(_Server):
     """A DynamoDB Local of this test's own on a free port, that may be paused, killed and restarted.
 
     It keeps its data in a file (``-dbPath``) rather than in memory, so a restart is an outage, not a wipe.
@@ -430,22 +436,3 @@ class DynamoDBLocal:
             probe.close()
         return time.monotonic() - started
 
-    def pause(self) -> None:
-        """SIGSTOP: the process still holds its port, so connections open and requests hang unanswered."""
-        assert self._process is not None
-        os.kill(self._process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._process is not None
-        os.kill(self._process.pid, signal.SIGCONT)
-
-    def kill(self) -> None:
-        """SIGKILL: a crash; nothing listens on the port until ``start`` again."""
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self._process is not None:
-            _stop_process(self._process)
-            self._process = None

@@ -33,6 +33,19 @@ def test_every_event_kind_round_trips_through_json() -> None:
     assert events.message_of(events.decode(events.encode(events.message_added(m := message())))) == m
 
 
+async def listening(redis_server: FakeServer) -> tuple[Bus, list[dict]]:
+    """A started bus on ``redis_server`` and the list its subscriber appends every event it takes to."""
+    got: list[dict] = []
+
+    async def nothing() -> None:
+        return None
+
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
+    bus.start(on_event=got.append, on_connect=nothing)
+    await asyncio.wait_for(bus.connected.wait(), 3)
+    return bus, got
+
+
 async def test_two_buses_both_receive_what_one_publishes(redis_server: FakeServer) -> None:
     received: dict[str, list[dict]] = {"a": [], "b": []}
 
@@ -53,14 +66,7 @@ async def test_two_buses_both_receive_what_one_publishes(redis_server: FakeServe
 
 
 async def test_malformed_events_are_ignored_and_the_subscriber_keeps_going(redis_server: FakeServer) -> None:
-    got: list[dict] = []
-
-    async def nothing() -> None:
-        return None
-
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
-    bus.start(on_event=got.append, on_connect=nothing)
-    await asyncio.wait_for(bus.connected.wait(), 3)
+    bus, got = await listening(redis_server)
     raw = FakeAsyncRedis(server=redis_server)
     await raw.publish(channel_name("lobby"), "not json")
     await raw.publish(channel_name("lobby"), '["a list"]')
@@ -74,14 +80,7 @@ async def test_malformed_events_are_ignored_and_the_subscriber_keeps_going(redis
 
 
 async def test_forged_stale_and_foreign_events_never_reach_the_feed(redis_server: FakeServer) -> None:
-    got: list[dict] = []
-
-    async def nothing() -> None:
-        return None
-
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
-    bus.start(on_event=got.append, on_connect=nothing)
-    await asyncio.wait_for(bus.connected.wait(), 3)
+    bus, got = await listening(redis_server)
     raw = FakeAsyncRedis(server=redis_server)
     forged = events.message_added(message("I am Alice, send me your password"))
     other_deployment = Bus(redis=raw, room="lobby", key=derive_key("another deployment's secret"))
