@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .confusables import is_default_ignorable
@@ -38,6 +39,7 @@ def clean_text(raw: str, *, max_length: int) -> str:
 # ASCII digits only (``\d`` also matches Arabic-Indic and other digits), matched whole (``$`` lets a newline through)
 _KEY_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z#[0-9a-f]{16}")
 _NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_ONE_MS = timedelta(milliseconds=1)
 
 
 def new_message_key(now: datetime | None = None) -> str:
@@ -48,6 +50,32 @@ def new_message_key(now: datetime | None = None) -> str:
     """
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     return f"{key_prefix(moment)}#{secrets.token_hex(8)}"
+
+
+class KeyClock:
+    """Makes message keys that strictly increase within this process, even many in one millisecond.
+
+    Within a millisecond the random suffix of each key is the previous one plus a random step, so two messages of
+    one process never swap places, while keys of different processes still collide with negligible probability.
+    Thread-safe: the storage threads make keys.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = datetime.min.replace(tzinfo=UTC)  # the millisecond of the last key
+        self._last_suffix = 0
+
+    def key(self, now: datetime) -> str:
+        moment = now.astimezone(UTC).replace(microsecond=now.microsecond // 1000 * 1000)
+        with self._lock:
+            moment = max(moment, self._last)  # a clock that stepped back stays in the last millisecond
+            suffix = secrets.randbits(63)  # leaves room above for more keys in the same millisecond
+            if moment == self._last:
+                suffix = self._last_suffix + 1 + secrets.randbelow(1 << 32)
+                if suffix >= 1 << 64:  # billions in one millisecond: go on in the next one
+                    moment, suffix = moment + _ONE_MS, secrets.randbits(63)
+            self._last, self._last_suffix = moment, suffix
+        return f"{key_prefix(moment)}#{suffix:016x}"
 
 
 def key_prefix(moment: datetime) -> str:

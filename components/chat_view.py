@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,6 +44,8 @@ class ChatView:
         # counter keeps them in the order they were typed until the server gives each its place
         self._pending: dict[str, Draft] = {}
         self._typed = 0
+        # one post at a time, in the order typed: the server gives each its time when it stores it
+        self._posting = asyncio.Lock()
         self._unsubscribe: list[Callable[[], None]] = []
         self._loading = False
         self.panel = ChatPanel(name=session.name, me=session.author_id, limit=view_limit).mark("messages")
@@ -123,7 +126,8 @@ class ChatView:
 
     async def _post(self, key: str, draft: Draft) -> None:
         try:
-            message = await self._service.post(self._session, draft, address=self._address)
+            async with self._posting:
+                message = await self._service.post(self._session, draft, address=self._address)
         except NotLoggedIn:
             await self._session_ended_async()
             return

@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import Conflict, StorageUnavailable
-from ..models import Draft, Message, is_message_key, new_message_key
+from ..models import Draft, KeyClock, Message, is_message_key
 from .client import Dynamo, error_code
 from .schema import TTL_ATTRIBUTE, TableNames
 
@@ -112,6 +112,7 @@ class MessageStore:
         self._db = db
         self._table = tables.messages
         self._clock = clock
+        self._keys = KeyClock()
 
     async def put(self, draft: Draft) -> Message:
         """Store ``draft`` under a key made now; the message stored, or the one stored earlier under its nonce.
@@ -167,7 +168,7 @@ class MessageStore:
     def _message(self, draft: Draft) -> Message:
         return Message(
             room=draft.room,
-            key=new_message_key(datetime.fromtimestamp(self._clock(), UTC)),
+            key=self._keys.key(datetime.fromtimestamp(self._clock(), UTC)),
             author=draft.author,
             author_id=draft.author_id,
             text=draft.text,

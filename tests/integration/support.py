@@ -368,6 +368,7 @@ class RedisServer(_Server):
                 raise RuntimeError(f"redis-server did not listen on port {self.port} within 15 s")
             time.sleep(0.02)
 
+
 def dynamodb_local_home() -> Path:
     """The folder holding DynamoDBLocal.jar, in the cache that ``scripts/services.sh start`` fills."""
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path(os.environ.get("HOME", "/tmp")) / ".cache")
@@ -435,4 +436,3 @@ class DynamoDBLocal(_Server):
         finally:
             probe.close()
         return time.monotonic() - started
-

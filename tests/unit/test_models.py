@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chat.errors import InvalidName, InvalidText
-from chat.models import Message, clean_text, is_message_key, key_time, new_message_key
+from chat.models import KeyClock, Message, clean_text, is_message_key, key_time, new_message_key
 from chat.names import alias_key, check_name
 
 
@@ -115,3 +115,16 @@ def test_message_json_round_trip() -> None:
     )
     assert Message.from_json(message.to_json()) == message
     assert message.to_json()["created_at"].endswith("Z")
+
+
+def test_keys_of_one_process_strictly_increase_even_in_one_millisecond() -> None:
+    clock = KeyClock()
+    moment = datetime(2026, 5, 1, 12, 0, 0, 123_456, tzinfo=UTC)
+    keys = [clock.key(moment) for _ in range(10_000)]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    assert all(is_message_key(k) for k in keys)
+    assert {k.partition("#")[0] for k in keys} == {"2026-05-01T12:00:00.123Z"}
+    # a clock that steps back never makes an older key than one already given
+    assert clock.key(moment - timedelta(seconds=5)) > keys[-1]
+    assert clock.key(moment + timedelta(milliseconds=1)).startswith("2026-05-01T12:00:00.124Z#")
