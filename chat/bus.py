@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from . import events
 from .errors import BusUnavailable
 from .events import Event
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ def channel_name(room: str, namespace: str = "") -> str:
 class Bus:
     """Publishes events for a room and runs the single subscriber that hands them to ``on_event``."""
 
-    def __init__(self, *, redis: Redis, room: str, namespace: str = "") -> None:
+    def __init__(self, *, redis: Redis, room: str, namespace: str = "", metrics: Metrics | None = None) -> None:
         self._redis = redis
+        self._metrics = metrics or Metrics()
         self._channel = channel_name(room, namespace)
         self._on_event: EventHandler | None = None
         self._on_connect: ConnectHandler | None = None
@@ -101,6 +103,7 @@ class Bus:
                 raise
             except (RedisError, OSError) as exc:
                 if self.connected.is_set():
+                    self._metrics.reconnects.inc()
                     log.warning("lost the Redis subscription (%s); reconnecting", exc)
             except Exception:
                 log.exception("the subscriber failed; restarting it")

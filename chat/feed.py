@@ -19,6 +19,7 @@ from . import events
 from .bus import Bus
 from .errors import ChatError
 from .events import Event
+from .metrics import Metrics
 from .models import Message, key_time
 from .storage import MessageStore
 
@@ -46,8 +47,11 @@ def _key_floor(key: str, overlap: timedelta) -> str:
 class RoomFeed:
     """Fans new messages of one room out to this process's listeners, each message once, in key order per batch."""
 
-    def __init__(self, *, room: str, store: MessageStore, bus: Bus, recent_size: int = 2000) -> None:
+    def __init__(
+        self, *, room: str, store: MessageStore, bus: Bus, recent_size: int = 2000, metrics: Metrics | None = None
+    ) -> None:
         self.room = room
+        self._metrics = metrics or Metrics()
         self._store = store
         self._bus = bus
         self._recent_size = recent_size
@@ -155,8 +159,9 @@ class RoomFeed:
     async def catch_up(self) -> None:
         """Read what DynamoDB holds after the newest key seen here (minus an overlap) and deliver what is new."""
         async with self._catch_up_lock:  # a reconnect and the timer may fire together: one query is enough
+            primed = bool(self._recent_keys)  # the first read at start-up is not a repair
             try:
-                if self._recent_keys:
+                if primed:
                     found = await self._read_after(_key_floor(self._recent_keys[-1], CATCH_UP_OVERLAP))
                 else:
                     found = (await self._store.page(self.room, limit=self._recent_size)).messages
@@ -164,6 +169,7 @@ class RoomFeed:
                 log.warning("catch-up failed: %s", exc)
                 return
             fresh = self.deliver(found)
+            self._metrics.caught_up.inc(len(fresh) if primed else 0)
             if fresh:
                 log.info("catch-up delivered %d message(s) that were not announced", len(fresh))
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .errors import BusUnavailable, InvalidInput, NotLoggedIn
 from .feed import RoomFeed, session_digest
+from .metrics import Metrics
 from .models import (
     Message,
     Session,
@@ -53,12 +54,14 @@ class ChatService:
         feed: RoomFeed,
         limits: Limits,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self._users = users
         self._messages = messages
         self.feed = feed
         self.limits = limits
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._rate = RateLimiter(rate=limits.rate_per_second, burst=limits.rate_burst)
         self._checked: dict[str, tuple[Session, float]] = {}  # token digest -> (live session, when it was read)
         feed.on_every_session_end(self._forget_session)
@@ -126,6 +129,7 @@ class ChatService:
 
     async def post(self, session: Session, message: Message) -> Message:
         """Store ``message`` (made by prepare) and announce it. Posting the same message again stores it once."""
+        started = time.perf_counter()
         # check: the session is still live (another tab may have logged out) and within the rate limit
         live = await self._live(session)
         if message.author_key != live.name_key or message.room != self.room:
@@ -133,11 +137,14 @@ class ChatService:
         self._rate.take(live.token)
         # do: a conditional write, so a retry of the same key is not a second message
         await self._messages.put(message)
+        self._metrics.stored.inc()
         # announce: only now that it is stored; a lost announcement is repaired by the feed's catch-up
         try:
             await self.feed.announce(message)
+            self._metrics.announced.inc()
         except BusUnavailable as exc:
             log.warning("stored %s but could not announce it: %s", message.key, exc)
+        self._metrics.post_seconds.observe(time.perf_counter() - started)
         return message
 
     async def send(self, session: Session, raw_text: str, *, key: str | None = None) -> Message:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 PREFIX = "CHAT_"
+LOG_FORMATS = ("text", "json")
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "your-secret-here", "xxx"})
 
 
@@ -75,6 +76,8 @@ class Settings:
     port: int = 8080
     native: bool = False
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    log_format: str = "text"
+    metrics_public: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +104,9 @@ class Settings:
                 "CHAT_STORAGE_SECRET is required outside embedded mode (it signs the browser's session cookie); "
                 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
             )
+        log_format = (_str(env, "LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"CHAT_LOG_FORMAT must be text or json, got {log_format!r}.")
         origins = tuple(o.strip().rstrip("/") for o in env.get(PREFIX + "ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             dynamodb_endpoint=endpoint,
@@ -120,4 +126,6 @@ class Settings:
             port=_int(env, "PORT", 8080, minimum=0),
             native=_bool(env, "NATIVE"),
             allowed_origins=origins,
+            log_format=log_format,
+            metrics_public=_bool(env, "METRICS_PUBLIC"),
         )

@@ -9,6 +9,7 @@ from typing import Any
 from nicegui import background_tasks, ui
 
 from chat.errors import ChatError, NotLoggedIn
+from chat.metrics import Metrics
 from chat.models import Message, Session
 from chat.service import ChatService
 
@@ -27,6 +28,7 @@ class ChatView:
         *,
         service: ChatService,
         broadcaster: Broadcaster,
+        metrics: Metrics,
         session: Session,
         view_limit: int,
         on_logout: Callable[[], Awaitable[None]],
@@ -34,6 +36,7 @@ class ChatView:
     ) -> None:
         self._service = service
         self._broadcaster = broadcaster
+        self._metrics = metrics
         self._session = session
         self._on_session_end = on_session_end
         self._pending: dict[str, Message] = {}
@@ -110,13 +113,18 @@ class ChatView:
             self.panel.set_status(message, "pending")
             background_tasks.create(self._post(message), name="retry message")
 
+    # a post that is under way when the process is told to stop is finished, not cancelled: the person saw it as
+    # "sending", and NiceGUI's shutdown awaits it before the runtime closes the backends
+    @background_tasks.await_on_shutdown
     async def _post(self, message: Message) -> None:
         try:
             await self._service.post(self._session, message)
-        except NotLoggedIn:
+        except NotLoggedIn as exc:
+            self._metrics.refused(exc)
             await self._session_ended_async()
             return
         except ChatError as exc:
+            self._metrics.refused(exc)
             self.panel.set_status(message, "failed", exc.message)
             return
         self._pending.pop(message.key, None)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from nicegui import app, core, ui
 
 from chat.api import build_router, chat_error_handler, validation_error_handler
 from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.models import Session
+from chat.monitoring import build_monitoring_router
 from chat.runtime import Runtime
 from chat.web_security import OriginPolicy, SecurityMiddleware
 
@@ -30,13 +32,23 @@ def install(runtime: Runtime) -> None:
     app.on_startup(runtime.start)
     app.on_shutdown(runtime.stop)
     app.include_router(build_router(service))
-    app.add_exception_handler(ChatError, chat_error_handler)
+    metrics = runtime.metrics
+    app.include_router(
+        build_monitoring_router(health=runtime.health, metrics=metrics, metrics_public=settings.metrics_public)
+    )
+
+    async def counted_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ChatError)
+        metrics.refused(exc)
+        return await chat_error_handler(request, exc)
+
+    app.add_exception_handler(ChatError, counted_error)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     policy = OriginPolicy(settings.allowed_origins)
     app.add_middleware(SecurityMiddleware, policy=policy)
     core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
     install_styles()
-    broadcaster = Broadcaster(runtime.feed)
+    broadcaster = Broadcaster(runtime.feed, metrics=metrics)
 
     @ui.page("/")
     async def index() -> None:
@@ -49,7 +61,11 @@ def install(runtime: Runtime) -> None:
                 login_form(on_join=join, notice=notice)
 
         async def join(name: str) -> None:
-            session = await service.register(name)
+            try:
+                session = await service.register(name)
+            except ChatError as exc:  # the login form shows it
+                metrics.refused(exc)
+                raise
             storage[_SESSION] = {"token": session.token, "name": session.name}
             await show_chat(session)
 
@@ -59,6 +75,7 @@ def install(runtime: Runtime) -> None:
                 view = ChatView(
                     service=service,
                     broadcaster=broadcaster,
+                    metrics=metrics,
                     session=session,
                     view_limit=settings.view_max_messages,
                     on_logout=lambda: logout(session),
