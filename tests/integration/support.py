@@ -345,6 +345,15 @@ class RedisServer:
         self._process.kill()
         self._process.wait(timeout=10)
 
+    def pause(self) -> None:
+        """SIGSTOP: a frozen Redis; connections open and commands hang unanswered."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self._process is not None:
             _stop_process(self._process)
