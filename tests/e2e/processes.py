@@ -156,7 +156,7 @@ class AppProcess(Child):
 def render_nginx(*, directory: Path, listen: int, upstream_ports: list[int]) -> Path:
     """Write nginx.conf and sinchchat.conf (from the repo's template) into ``directory``; return nginx.conf."""
     template = (NGINX_DIR / "sinchchat.conf.template").read_text()
-    upstreams = " ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
+    upstreams = " ".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in upstream_ports)
     site = template.replace("${SC_LISTEN}", f"127.0.0.1:{listen}").replace("${SC_UPSTREAMS}", upstreams)
     assert "${SC_" not in site, "the template has a placeholder this renderer does not know"
     (directory / "temp").mkdir(parents=True, exist_ok=True)
