@@ -73,7 +73,7 @@ class Health:
         self._lock = asyncio.Lock()
         self._backends: tuple[tuple[str, ...], float] | None = None  # (reasons, when probed)
         self._dynamodb_call: asyncio.Future[Any] | None = None
-        self._was_ready = True
+        self._was_ready = False  # a process starts unready: only reaching readiness, and losing it, is news
         self.draining = False
 
     def drain(self) -> None:
@@ -94,7 +94,7 @@ class Health:
         if readiness.ready != self._was_ready:  # log the changes, not every probe
             self._was_ready = readiness.ready
             if readiness.ready:
-                log.info("ready again")
+                log.info("ready: DynamoDB and Redis answer and the subscriber is subscribed")
             else:
                 log.warning("not ready: %s", "; ".join(readiness.reasons))
         return readiness
