@@ -165,11 +165,12 @@ def test_a_rolling_restart_loses_duplicates_and_reorders_nothing(
         """What the tab shows once it is connected again (a tab of a restarted process may still be reloading)."""
         for _ in range(3):
             try:
-                page.wait_for_function("() => window.socket && window.socket.connected", timeout=20_000)
+                # polled on a timer: requestAnimationFrame, the default, may not run in a tab that is not in front
+                page.wait_for_function("() => window.socket && window.socket.connected", polling=200, timeout=20_000)
                 return [text for author, text in shown_messages(page) if author.startswith("Sender ")]
             except PlaywrightError:  # it navigated (reloaded) meanwhile: ask again
                 time.sleep(0.5)
-        raise AssertionError("the tab never settled")
+        raise AssertionError(f"a tab never got its socket back: {page.url} {page.title()!r}")
 
     def complete() -> bool:
         return all(len(texts(page)) >= len(stored) for _, page in tabs)
