@@ -41,7 +41,11 @@ ENV PATH="/app/.venv/bin:${PATH}" \
 
 EXPOSE 8080
 
+# readiness: DynamoDB and Redis answer and the subscriber is subscribed (/api/health only says the process runs)
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/api/health', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/api/ready', timeout=4)"]
+
+# the app finishes its in-flight posts and closes its sockets on SIGTERM (docker stop)
+STOPSIGNAL SIGTERM
 
 CMD ["python", "main.py"]

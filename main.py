@@ -16,6 +16,10 @@ from chat.settings import Settings, SettingsError
 from components.desktop import window_problem
 from components.pages import install
 
+# after SIGTERM: how long in-flight requests may take before they are cancelled; with the shutdown of the runtime
+# after it, a process is gone well within the 10 s that orchestrators give by default before they SIGKILL
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="sinchchat: a real-time chat. Every option can also be set by CHAT_*.")
@@ -75,6 +79,8 @@ def serve(runtime: Runtime) -> None:
     _tune_garbage_collector()
     # the native extra installs pywebview with Qt; without this pywebview tries GTK first and logs an ERROR
     app.native.start_args["gui"] = "qt"
+    # readiness turns 503 the moment the signal arrives, before uvicorn closes its listener
+    app.on_startup(runtime.health.drain_on_signals)
     ui.run(
         title="sinchchat",
         host=settings.host,
@@ -90,6 +96,12 @@ def serve(runtime: Runtime) -> None:
         # permessage-deflate keeps about 300 KiB of zlib state per open socket (measured in bench/, memory phase)
         # to shrink frames that are mostly one short chat message; passed on to uvicorn
         ws_per_message_deflate=False,
+        # on SIGTERM uvicorn stops listening and closes every websocket with 1012 ("service restart"), so each
+        # browser reconnects at once, through the load balancer, to another process; in-flight API requests get
+        # this long to finish, and UI posts are awaited by NiceGUI's shutdown (see ChatView._post)
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # uvicorn's records go through our handler (text or JSON) instead of uvicorn's own
+        log_config=None,
     )
 
 
@@ -97,8 +109,9 @@ def serve(runtime: Runtime) -> None:
 # must not build a second runtime (embedded servers, DynamoDB tables, a Redis client). reload=False, so no
 # uvicorn worker process needs it either.
 if __name__ == "__main__":
-    configure_logging()
-    runtime = build(_settings(), program="sinchchat")
+    settings = _settings()
+    configure_logging(log_format=settings.log_format)
+    runtime = build(settings, program="sinchchat")
     try:
         serve(runtime)
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from . import events
 from .errors import BusUnavailable
 from .events import Event
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ class Bus:
         namespace: str = "",
         publish_timeout: float = PUBLISH_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self._redis = redis
+        self._metrics = metrics or Metrics()
         self._channel = channel_name(room, namespace)
         self._key = key
         self._publish_timeout = publish_timeout
@@ -161,6 +164,7 @@ class Bus:
                 raise
             except (RedisError, OSError) as exc:
                 if self.connected.is_set():
+                    self._metrics.reconnects.inc()
                     log.warning("lost the Redis subscription (%s); reconnecting", exc)
             except Exception:
                 log.exception("the subscriber failed; restarting it")
@@ -177,6 +181,7 @@ class Bus:
         event = self.unseal(raw)
         if event is None:
             self.rejected += 1
+            self._metrics.rejected_events.inc()
             if self.rejected in (1, 10, 100) or self.rejected % 1000 == 0:
                 log.warning("dropped %d event(s) on %s not sealed by this deployment", self.rejected, self._channel)
             return

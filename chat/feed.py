@@ -19,6 +19,7 @@ from . import events
 from .bus import Bus
 from .errors import BusUnavailable, ChatError
 from .events import Event
+from .metrics import Metrics
 from .models import Message, key_prefix, key_time, session_digest
 from .storage import MessageStore
 
@@ -59,9 +60,11 @@ class RoomFeed:
         bus: Bus,
         recent_size: int = 2000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self.room = room
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._store = store
         self._bus = bus
         self._recent_size = recent_size
@@ -172,7 +175,9 @@ class RoomFeed:
     async def _publish(self, key: str, event: Event) -> None:
         try:
             await self._bus.publish(event)
+            self._metrics.announced.inc()
         except BusUnavailable as exc:
+            self._metrics.announce_failures.inc()
             log.warning("stored %s but could not announce it (%s); announcing again once Redis answers", key, exc)
             self._unannounced.append(event)
             if self._repair is None or self._repair.done():
@@ -187,6 +192,7 @@ class RoomFeed:
                 while self._unannounced:
                     await self._bus.publish(self._unannounced[0])
                     self._unannounced.popleft()
+                    self._metrics.announced.inc()
                 log.info("announced again what Redis missed")
             except BusUnavailable:
                 delay = min(delay * 2, _REPAIR_BACKOFF[1])
@@ -221,6 +227,7 @@ class RoomFeed:
         """
         async with self._catch_up_lock:  # a reconnect and the timer may fire together: one query is enough
             started = self._clock()
+            primed = self._caught_up_at is not None  # the first read at start-up is not a repair
             try:
                 if self._caught_up_at is None:
                     page = await self._store.page(self.room, limit=self._recent_size)
@@ -235,6 +242,7 @@ class RoomFeed:
                 self._complete_above = min(self._complete_above, primed_above)
             self._caught_up_at = started
             fresh = self.deliver(found)
+            self._metrics.caught_up.inc(len(fresh) if primed else 0)
             if fresh:
                 log.info("catch-up delivered %d message(s) that were not announced", len(fresh))
 

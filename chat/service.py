@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .errors import BusUnavailable, InvalidInput, InvalidName, NotLoggedIn
 from .feed import RoomFeed, floor_before
+from .metrics import Metrics
 from .models import (
     Draft,
     Message,
@@ -64,12 +65,14 @@ class ChatService:
         limits: Limits,
         limiter: Limiter | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self._users = users
         self._messages = messages
         self.feed = feed
         self.limits = limits
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._limiter = limiter or LocalLimiter()
         self._session_rate = Rate(per_second=limits.rate_per_second, burst=limits.rate_burst)
         self._address_rate = Rate(per_second=limits.address_rate_per_second, burst=limits.address_rate_burst)
@@ -151,6 +154,7 @@ class ChatService:
 
         ``address`` is the client's network address: posts from one are limited whatever the sessions.
         """
+        started = time.perf_counter()
         # check: the session is still live (another tab may have logged out) and within the rate limits
         live = await self._live(session)
         if draft.author_id != live.author_id or draft.room != self.room:
@@ -161,8 +165,10 @@ class ChatService:
         await self._limiter.take(buckets)
         # do: two conditional writes store the message under a key of the server's time and remember its nonce
         message = await self._messages.put(draft)
+        self._metrics.stored.inc()
         # announce: only now that it is stored, without waiting for Redis; a lost announcement is repaired
         self.feed.announce(message)
+        self._metrics.post_seconds.observe(time.perf_counter() - started)
         return message
 
     async def send(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .proxies import TrustedProxies
 
 PREFIX = "CHAT_"
+LOG_FORMATS = ("text", "json")
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "your-secret-here", "xxx"})
 # a signing secret that anyone who shares the deployment's files must not guess: 32 characters of a generated one
 # ("password", a date, a name repeated) hold nowhere near the 128 bits a forged session cookie would need
@@ -117,6 +118,8 @@ class Settings:
     native: bool = False
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    log_format: str = "text"
+    metrics_public: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -136,6 +139,9 @@ class Settings:
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"CHAT_REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}.")
         secret = _secret(env, required=redis_url is not None)
+        log_format = (_str(env, "LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"CHAT_LOG_FORMAT must be text or json, got {log_format!r}.")
         origins = tuple(o.rstrip("/") for o in _list(env, "ALLOWED_ORIGINS"))
         return cls(
             dynamodb_endpoint=endpoint,
@@ -160,4 +166,6 @@ class Settings:
             native=_bool(env, "NATIVE"),
             allowed_origins=origins,
             trusted_proxies=_proxies(env),
+            log_format=log_format,
+            metrics_public=_bool(env, "METRICS_PUBLIC"),
         )

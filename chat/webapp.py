@@ -20,6 +20,7 @@ from .api_docs import install_docs
 from .cookies import SessionCookies
 from .errors import ChatError
 from .json_body import BodyLimit
+from .metrics import Metrics
 from .service import ChatService
 from .settings import Settings
 from .web_security import OriginPolicy, SecurityMiddleware, add_security_headers
@@ -93,13 +94,22 @@ def _server_error(pages: Handler | None) -> Handler:
     return server_error
 
 
-def install_api(app: FastAPI, *, service: ChatService, settings: Settings, cookies: SessionCookies) -> OriginPolicy:
+def install_api(
+    app: FastAPI, *, service: ChatService, settings: Settings, cookies: SessionCookies, metrics: Metrics | None = None
+) -> OriginPolicy:
     """Serve the API under /api with its error answers, /docs, and the Origin check and security headers.
 
-    Returns the Origin policy, for the websocket's handshake.
+    Every refusal is counted in ``metrics`` by kind. Returns the Origin policy, for the websocket's handshake.
     """
     app.include_router(build_router(service, cookies=cookies, proxies=settings.trusted_proxies))
-    app.add_exception_handler(ChatError, chat_error_handler)
+    counted = metrics or Metrics()
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ChatError)
+        counted.refused(exc)
+        return await chat_error_handler(request, exc)
+
+    app.add_exception_handler(ChatError, refused)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(404, _not_found(_original(app, 404)))
     app.add_exception_handler(405, _method_not_allowed)

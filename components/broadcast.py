@@ -9,6 +9,7 @@ A socket that was away asks for what it missed when it joins again (the ack of t
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from nicegui import background_tasks, core
 
 from chat.feed import RoomFeed
+from chat.metrics import Metrics
 from chat.models import Message
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,10 @@ class View(Protocol):
 class Broadcaster:
     """One per process: the RoomFeed's only listener, and the registry of the chat views it feeds."""
 
-    def __init__(self, feed: RoomFeed) -> None:
+    def __init__(self, feed: RoomFeed, *, metrics: Metrics) -> None:
         self.room = f"sinchchat:{feed.room}"
+        self._metrics = metrics
+        metrics.count_tabs(lambda: self.view_count)
         self._views: dict[str, View] = {}  # by NiceGUI client id: one chat view per page
         self._payloads: OrderedDict[str, dict[str, Any]] = OrderedDict()
         feed.subscribe(self._on_messages)
@@ -74,13 +78,20 @@ class Broadcaster:
         return out
 
     def _on_messages(self, messages: list[Message]) -> None:
+        arrived = time.perf_counter()  # the hub calls this at once with what reached it
         payload = self.payloads(messages)  # once for every view of the process
         for view in list(self._views.values()):
             try:
                 view.accept(payload)
             except Exception:
                 log.exception("a chat view failed to take new messages")
-        background_tasks.create(core.sio.emit(MESSAGES_EVENT, payload, room=self.room), name="broadcast messages")
+        background_tasks.create(self._emit(payload, arrived, len(messages)), name="broadcast messages")
+
+    async def _emit(self, payload: list[dict[str, Any]], arrived: float, count: int) -> None:
+        await core.sio.emit(MESSAGES_EVENT, payload, room=self.room)
+        waited = time.perf_counter() - arrived
+        for _ in range(count):  # one observation per message, whatever the batching
+            self._metrics.emit_seconds.observe(waited)
 
     async def _on_join(self, sid: str, data: Any) -> list[dict[str, Any]] | None:
         """A chat view's socket asks to receive the room; the answer is what it missed, or None to retry."""

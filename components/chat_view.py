@@ -11,6 +11,7 @@ from nicegui import background_tasks, ui
 
 from chat.errors import ChatError, NotLoggedIn
 from chat.feed import floor_before
+from chat.metrics import Metrics
 from chat.models import Draft, Session
 from chat.service import ChatService
 
@@ -29,6 +30,7 @@ class ChatView:
         *,
         service: ChatService,
         broadcaster: Broadcaster,
+        metrics: Metrics,
         session: Session,
         view_limit: int,
         on_logout: Callable[[], Awaitable[None]],
@@ -37,6 +39,7 @@ class ChatView:
     ) -> None:
         self._service = service
         self._broadcaster = broadcaster
+        self._metrics = metrics
         self._session = session
         self._address = address  # the browser's, for the limits per address
         self._on_session_end = on_session_end
@@ -124,14 +127,19 @@ class ChatView:
             self.panel.set_pending(key, draft, "pending")
             background_tasks.create(self._post(key, draft), name="retry message")
 
+    # a post that is under way when the process is told to stop is finished, not cancelled: the person saw it as
+    # "sending", and NiceGUI's shutdown awaits it before the runtime closes the backends
+    @background_tasks.await_on_shutdown
     async def _post(self, key: str, draft: Draft) -> None:
         try:
             async with self._posting:
                 message = await self._service.post(self._session, draft, address=self._address)
-        except NotLoggedIn:
+        except NotLoggedIn as exc:
+            self._metrics.refused(exc)
             await self._session_ended_async()
             return
         except ChatError as exc:
+            self._metrics.refused(exc)
             self.panel.set_pending(key, draft, "failed", exc.message)
             return
         self._pending.pop(key, None)

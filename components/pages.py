@@ -9,8 +9,9 @@ from fastapi import Request
 from nicegui import Client, app, core, ui
 
 from chat.cookies import COOKIE_NAME, SessionCookies
-from chat.errors import NotLoggedIn, Unavailable
+from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.models import Session
+from chat.monitoring import build_monitoring_router
 from chat.proxies import address_of
 from chat.runtime import Runtime
 from chat.webapp import install_api
@@ -53,10 +54,14 @@ def install(runtime: Runtime) -> None:
     app.on_startup(runtime.start)
     app.on_shutdown(runtime.stop)
     cookies = SessionCookies(secret=runtime.storage_secret, max_age=settings.session_ttl_seconds)
-    policy = install_api(app, service=service, settings=settings, cookies=cookies)
+    metrics = runtime.metrics
+    policy = install_api(app, service=service, settings=settings, cookies=cookies, metrics=metrics)
+    app.include_router(
+        build_monitoring_router(health=runtime.health, metrics=metrics, metrics_public=settings.metrics_public)
+    )
     core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
     install_styles()
-    broadcaster = Broadcaster(runtime.feed)
+    broadcaster = Broadcaster(runtime.feed, metrics=metrics)
 
     @ui.page("/")
     async def index(request: Request) -> None:
@@ -70,7 +75,11 @@ def install(runtime: Runtime) -> None:
                 login_form(on_join=join, notice=notice)
 
         async def join(name: str) -> None:
-            session = await service.register(name, address=address)
+            try:
+                session = await service.register(name, address=address)
+            except ChatError as exc:  # the login form shows it
+                metrics.refused(exc)
+                raise
             await show_chat(session)
             await _cookie(client, "POST", token=session.token, name=session.name)
 
@@ -80,6 +89,7 @@ def install(runtime: Runtime) -> None:
                 view = ChatView(
                     service=service,
                     broadcaster=broadcaster,
+                    metrics=metrics,
                     session=session,
                     view_limit=settings.view_max_messages,
                     on_logout=lambda: logout(session),

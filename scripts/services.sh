@@ -412,7 +412,7 @@ nginx_pid() { live_pid "$NGINX_PID_FILE" "$(nginx_marker)"; }
 nginx_render() {
     local site upstreams="" port
     for port in $APP_PORTS; do
-        upstreams+="server 127.0.0.1:$port; "
+        upstreams+="server 127.0.0.1:$port max_fails=1 fail_timeout=5s; "
     done
     site="$(<"$REPO_ROOT/scripts/nginx/sinchchat.conf.template")"
     site="${site//"\${SC_LISTEN}"/127.0.0.1:$LB_PORT}"

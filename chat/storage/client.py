@@ -55,18 +55,25 @@ class Dynamo:
 
 
 def connect(
-    *, endpoint: str | None, region: str, workers: int = _WORKERS, credentials: tuple[str, str] | None = None
+    *,
+    endpoint: str | None,
+    region: str,
+    workers: int = _WORKERS,
+    credentials: tuple[str, str] | None = None,
+    timeout: float = 5.0,
+    attempts: int = 3,
 ) -> Dynamo:
     """A client for ``endpoint`` (DynamoDB Local, moto) or, with None, AWS through the standard credential chain.
 
-    ``credentials`` (key id, secret) overrides the chain; only the embedded mode uses it.
+    ``credentials`` (key id, secret) overrides the chain; only the embedded mode uses it. ``timeout`` bounds each
+    read (a connect gets at most 2 s of it) and ``attempts`` counts the first try and botocore's retries.
     """
     config = Config(
         region_name=region,
         max_pool_connections=workers,
-        connect_timeout=2,
-        read_timeout=5,
-        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=min(2.0, timeout),
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": attempts},
     )
     key_id, secret = credentials or (None, None)
     client = boto3.client(

@@ -88,6 +88,7 @@ class Deployment:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     apps: list[AppProcess] = field(default_factory=list)
     nginx: NginxProcess | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. NICEGUI_* settings, for every process
 
     def start(self, *names: str, **settings: str) -> list[AppProcess]:
         """Start one process per name (in parallel), wait until each answers; ``settings`` are extra CHAT_* values."""
@@ -119,6 +120,7 @@ class Deployment:
                 NICEGUI_STORAGE_PATH=str(self.log_dir / f"{name}-storage"),
             )
             env.update({f"CHAT_{key.upper()}": value for key, value in settings.items()})
+            env.update(self.extra_env)
             app = AppProcess(name=name, env=env, log_dir=self.log_dir)
             self.apps.append(app)
             started.append(app)

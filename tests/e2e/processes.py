@@ -116,9 +116,11 @@ class Child:
 
 
 class AppProcess(Child):
-    """``python main.py`` with the given CHAT_* settings; ``base_url`` answers once ``wait_ready`` returned."""
+    """``python main.py`` with the given CHAT_* settings; ``base_url`` is ready once ``wait_ready`` returned."""
 
     def __init__(self, *, name: str, env: Mapping[str, str], log_dir: Path, args: tuple[str, ...] = ()) -> None:
+        self.env = dict(env)
+        self.args = args
         self.port = int(env["CHAT_PORT"])
         self.base_url = f"http://127.0.0.1:{self.port}"
         super().__init__(name=name, argv=[sys.executable, "main.py", *args], env=env, log_dir=log_dir)
@@ -129,12 +131,12 @@ class AppProcess(Child):
             if not self.alive():
                 raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.base_url}/api/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base_url}/api/ready", timeout=3).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} did not answer /api/health in {timeout:g} s:\n{self.log_tail()}")
+                raise AssertionError(f"{self.name} was not ready (/api/ready) in {timeout:g} s:\n{self.log_tail()}")
             time.sleep(0.1)
 
     def error_lines(self) -> list[str]:
@@ -156,7 +158,7 @@ class AppProcess(Child):
 def render_nginx(*, directory: Path, listen: int, upstream_ports: list[int]) -> Path:
     """Write nginx.conf and sinchchat.conf (from the repo's template) into ``directory``; return nginx.conf."""
     template = (NGINX_DIR / "sinchchat.conf.template").read_text()
-    upstreams = " ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
+    upstreams = " ".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in upstream_ports)
     site = template.replace("${SC_LISTEN}", f"127.0.0.1:{listen}").replace("${SC_UPSTREAMS}", upstreams)
     assert "${SC_" not in site, "the template has a placeholder this renderer does not know"
     (directory / "temp").mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ async def chat_app(settings: Settings, caplog: pytest.LogCaptureFixture) -> Asyn
         try:
             install(runtime)
             prepare_simulation()
-            ui.run(storage_secret="test secret")
+            ui.run(storage_secret=runtime.storage_secret)
             async with core.app.router.lifespan_context(core.app):
                 yield ChatApp(
                     runtime=runtime,

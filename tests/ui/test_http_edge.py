@@ -62,4 +62,5 @@ async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
         "/api/sessions/current",
         "/api/messages",
         "/api/session/cookie",
+        "/api/ready",
     }
