@@ -23,8 +23,8 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="sinchchat: a real-time chat. Every option can also be set by CHAT_*.")
-    parser.add_argument("--host", help="address to listen on (CHAT_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (CHAT_PORT, default 8080)")
+    parser.add_argument("--host", help=f"address to listen on (CHAT_HOST, default {Settings.host})")
+    parser.add_argument("--port", type=int, help=f"port to listen on (CHAT_PORT, default {Settings.port})")
     parser.add_argument("--native", action="store_true", default=None, help="open a desktop window (CHAT_NATIVE)")
     known, _ = parser.parse_known_args()
     return known

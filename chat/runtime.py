@@ -62,18 +62,7 @@ class Runtime:
             messages=messages,
             feed=self.feed,
             metrics=self.metrics,
-            limits=Limits(
-                page_size=settings.page_size,
-                max_page_size=max(100, settings.page_size),
-                max_message_length=settings.max_message_length,
-                session_ttl_seconds=settings.session_ttl_seconds,
-                rate_per_second=settings.rate_per_second,
-                rate_burst=settings.rate_burst,
-                address_rate_per_second=settings.address_rate_per_second,
-                address_rate_burst=settings.address_rate_burst,
-                joins_per_minute=settings.joins_per_minute,
-                join_burst=settings.join_burst,
-            ),
+            limits=Limits.from_settings(settings),
             limiter=SharedLimiter(redis=redis, namespace=settings.table_prefix),
         )
 

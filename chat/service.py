@@ -31,22 +31,45 @@ from .storage import MessageStore, Page, UserStore
 log = logging.getLogger(__name__)
 
 
+# the API's largest page, unless the configured page is larger still
+_MAX_PAGE_SIZE = 100
+# how long a post may rely on the last read of its session; a logout anywhere forgets it at once through the feed,
+# so this only matters while Redis is unreachable
+_SESSION_RECHECK_SECONDS = 2.0
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    page_size: int = 30
-    max_page_size: int = 100
-    max_message_length: int = 2000
-    session_ttl_seconds: int = 86_400
-    rate_per_second: float = 5.0
-    rate_burst: int = 10
+    """What the service allows; built from Settings, which hold every default."""
+
+    page_size: int
+    max_page_size: int
+    max_message_length: int
+    session_ttl_seconds: int
+    rate_per_second: float
+    rate_burst: int
     # per client address, whatever the sessions: people behind one address share these
-    address_rate_per_second: float = Settings.address_rate_per_second
-    address_rate_burst: int = Settings.address_rate_burst
-    joins_per_minute: float = Settings.joins_per_minute
-    join_burst: int = Settings.join_burst
-    # how long a post may rely on the last read of its session; a logout anywhere forgets it at once through the
-    # feed, so this only matters while Redis is unreachable
-    session_recheck_seconds: float = 2.0
+    address_rate_per_second: float
+    address_rate_burst: int
+    joins_per_minute: float
+    join_burst: int
+    session_recheck_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            page_size=settings.page_size,
+            max_page_size=max(_MAX_PAGE_SIZE, settings.page_size),
+            max_message_length=settings.max_message_length,
+            session_ttl_seconds=settings.session_ttl_seconds,
+            rate_per_second=settings.rate_per_second,
+            rate_burst=settings.rate_burst,
+            address_rate_per_second=settings.address_rate_per_second,
+            address_rate_burst=settings.address_rate_burst,
+            joins_per_minute=settings.joins_per_minute,
+            join_burst=settings.join_burst,
+            session_recheck_seconds=_SESSION_RECHECK_SECONDS,
+        )
 
 
 # sessions remembered as live (one small entry each); past this the oldest checks are forgotten

@@ -139,30 +139,30 @@ class Settings:
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"CHAT_REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}.")
         secret = _secret(env, required=redis_url is not None)
-        log_format = (_str(env, "LOG_FORMAT") or "text").lower()
+        log_format = (_str(env, "LOG_FORMAT") or cls.log_format).lower()
         if log_format not in LOG_FORMATS:
             raise SettingsError(f"CHAT_LOG_FORMAT must be text or json, got {log_format!r}.")
         origins = tuple(o.rstrip("/") for o in _list(env, "ALLOWED_ORIGINS"))
         return cls(
             dynamodb_endpoint=endpoint,
-            aws_region=_str(env, "AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            aws_region=_str(env, "AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.aws_region,
             table_prefix=env.get(PREFIX + "TABLE_PREFIX", "").strip(),
             redis_url=redis_url,
             storage_secret=secret,
-            room=_str(env, "ROOM") or "lobby",
-            page_size=_int(env, "PAGE_SIZE", 30),
-            max_message_length=_int(env, "MAX_MESSAGE_LENGTH", 2000),
-            view_max_messages=_int(env, "VIEW_MAX_MESSAGES", 300, minimum=10),
-            session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 86_400, minimum=60),
-            rate_per_second=_float(env, "RATE_PER_SECOND", 5.0),
-            rate_burst=_int(env, "RATE_BURST", 10),
+            room=_str(env, "ROOM") or cls.room,
+            page_size=_int(env, "PAGE_SIZE", cls.page_size),
+            max_message_length=_int(env, "MAX_MESSAGE_LENGTH", cls.max_message_length),
+            view_max_messages=_int(env, "VIEW_MAX_MESSAGES", cls.view_max_messages, minimum=10),
+            session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", cls.session_ttl_seconds, minimum=60),
+            rate_per_second=_float(env, "RATE_PER_SECOND", cls.rate_per_second),
+            rate_burst=_int(env, "RATE_BURST", cls.rate_burst),
             address_rate_per_second=_float(env, "ADDRESS_RATE_PER_SECOND", cls.address_rate_per_second),
             address_rate_burst=_int(env, "ADDRESS_RATE_BURST", cls.address_rate_burst),
             joins_per_minute=_float(env, "JOINS_PER_MINUTE", cls.joins_per_minute),
             join_burst=_int(env, "JOIN_BURST", cls.join_burst),
-            catchup_interval_seconds=_float(env, "CATCHUP_INTERVAL_SECONDS", 15.0),
-            host=_str(env, "HOST") or "127.0.0.1",
-            port=_int(env, "PORT", 8080, minimum=0),
+            catchup_interval_seconds=_float(env, "CATCHUP_INTERVAL_SECONDS", cls.catchup_interval_seconds),
+            host=_str(env, "HOST") or cls.host,
+            port=_int(env, "PORT", cls.port, minimum=0),
             native=_bool(env, "NATIVE"),
             allowed_origins=origins,
             trusted_proxies=_proxies(env),

@@ -14,6 +14,7 @@ from moto import mock_aws
 from chat.bus import Bus, derive_key
 from chat.cookies import SessionCookies
 from chat.feed import RoomFeed
+from chat.ratelimit import Limiter
 from chat.service import ChatService, Limits
 from chat.settings import Settings
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
@@ -78,14 +79,18 @@ def redis_server() -> FakeServer:
     return FakeServer()
 
 
-def make_service(db: Dynamo, tables: TableNames, bus: Bus, **limits: int | float) -> ChatService:
+def make_service(
+    db: Dynamo, tables: TableNames, bus: Bus, *, limiter: Limiter | None = None, **settings: int | float
+) -> ChatService:
+    """A service in the lobby whose limits come from ``Settings(**settings)``."""
     messages = MessageStore(db=db, tables=tables)
     feed = RoomFeed(room="lobby", store=messages, bus=bus)
     return ChatService(
         users=UserStore(db=db, tables=tables),
         messages=messages,
         feed=feed,
-        limits=Limits(**limits),  # type: ignore[arg-type]
+        limits=Limits.from_settings(Settings(**settings)),  # type: ignore[arg-type]
+        limiter=limiter,
     )
 
 

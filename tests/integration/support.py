@@ -37,7 +37,7 @@ from tests.conftest import REQUIRE_SERVICES
 
 REGION = "us-east-1"
 # no test here is about the rate limit: the senders go as fast as the services let them
-FAST = Limits(rate_per_second=10_000, rate_burst=10_000)
+FAST = Limits.from_settings(Settings(rate_per_second=10_000, rate_burst=10_000))
 
 
 def free_port() -> int:

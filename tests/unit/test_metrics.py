@@ -14,6 +14,7 @@ from chat.feed import RoomFeed
 from chat.metrics import Metrics
 from chat.models import Draft, Message, new_nonce
 from chat.service import ChatService, Limits
+from chat.settings import Settings
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore
 from tests.conftest import BUS_KEY
 
@@ -40,7 +41,7 @@ async def service(
         users=UserStore(db=memory_db, tables=tables),
         messages=messages,
         feed=feed,
-        limits=Limits(rate_per_second=0.001, rate_burst=2),
+        limits=Limits.from_settings(Settings(rate_per_second=0.001, rate_burst=2)),
         metrics=metrics,
     )
     await feed.start(catch_up_interval=3600)

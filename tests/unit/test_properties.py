@@ -23,6 +23,7 @@ from chat.feed import RoomFeed
 from chat.models import Draft, Message, clean_text, new_nonce
 from chat.names import NAME_MAX_LENGTH, NAME_MIN_LENGTH, alias_key, check_name, name_key
 from chat.service import ChatService, Limits
+from chat.settings import Settings
 from chat.storage import Dynamo, MessageStore, TableNames, UserStore
 from tests.conftest import BUS_KEY
 
@@ -158,7 +159,9 @@ def chat_service(db: Dynamo, tables: TableNames, *, room: str, max_message_lengt
         users=UserStore(db=db, tables=tables),
         messages=messages,
         feed=RoomFeed(room=room, store=messages, bus=bus),
-        limits=Limits(max_message_length=max_message_length, rate_per_second=1000.0, rate_burst=1000),
+        limits=Limits.from_settings(
+            Settings(max_message_length=max_message_length, rate_per_second=1000.0, rate_burst=1000)
+        ),
     )
 
 

@@ -89,7 +89,7 @@ async def test_without_redis_a_process_counts_alone_and_says_so_once(caplog: pyt
 
 async def limited_service(db: Dynamo, tables: TableNames, server: FakeServer) -> ChatService:
     redis = FakeAsyncRedis(server=server)
-    service = make_service(
+    return make_service(
         db,
         tables,
         Bus(redis=redis, room="lobby", key=BUS_KEY),
@@ -99,9 +99,8 @@ async def limited_service(db: Dynamo, tables: TableNames, server: FakeServer) ->
         address_rate_burst=30,
         joins_per_minute=5,
         join_burst=5,
+        limiter=SharedLimiter(redis=redis),
     )
-    service._limiter = SharedLimiter(redis=redis)
-    return service
 
 
 async def test_twenty_joins_from_one_address_are_refused_past_the_limit(

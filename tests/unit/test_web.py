@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 
@@ -13,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from chat.cookies import SessionCookies
 from chat.logs import SingleLineFormatter
 from chat.proxies import TrustedProxies
-from chat.service import ChatService
+from chat.service import ChatService, Limits
 from chat.settings import Settings, SettingsError
 from chat.web_security import OriginPolicy, SecurityMiddleware
 from chat.webapp import install_api
@@ -24,6 +25,15 @@ def test_nothing_configured_means_embedded() -> None:
     assert settings.embedded
     assert settings.storage_secret is None
     assert (settings.page_size, settings.max_message_length, settings.room) == (30, 2000, "lobby")
+
+
+def test_defaults_are_written_once_in_settings_and_the_service_s_limits_follow_them() -> None:
+    assert Settings.from_env({}) == Settings()
+    settings = Settings(page_size=7, max_message_length=9, session_ttl_seconds=120, rate_burst=3, join_burst=2)
+    limits = Limits.from_settings(settings)
+    shared = [f.name for f in dataclasses.fields(Limits) if hasattr(settings, f.name)]
+    assert len(shared) == 9
+    assert all(getattr(limits, name) == getattr(settings, name) for name in shared)
 
 
 def test_real_backends_need_a_storage_secret_and_refuse_placeholders() -> None:
