@@ -1,4 +1,4 @@
-"""sinchchat: Settings -> backends -> service -> pages -> ui.run."""
+"""sinchchat: Settings -> backends -> service -> app (API, monitoring, pages) -> ui.run."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import gc
 import os
 import sys
 
-from nicegui import app, ui
+from nicegui import app, core, ui
 
+from chat.cookies import SessionCookies
 from chat.errors import ChatError
 from chat.logs import configure as configure_logging
+from chat.monitoring import build_monitoring_router
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
+from chat.webapp import install_api
+from components.broadcast import Broadcaster
 from components.desktop import window_problem
-from components.pages import install
+from components.frame import install_styles
+from components.pages import chat_page
 
 # after SIGTERM: how long in-flight requests may take before they are cancelled; with the shutdown of the runtime
 # after it, a process is gone well within the 10 s that orchestrators give by default before they SIGKILL
@@ -62,14 +67,37 @@ def _tune_garbage_collector() -> None:
     app.on_startup(gc.freeze)
 
 
+def mount(runtime: Runtime) -> None:
+    """Wire the runtime into NiceGUI's app: start and stop with it, serve the API, monitoring and the chat page."""
+    settings = runtime.settings
+    metrics = runtime.metrics
+    app.on_startup(runtime.start)
+    app.on_shutdown(runtime.stop)
+    cookies = SessionCookies(secret=runtime.storage_secret, max_age=settings.session_ttl_seconds)
+    policy = install_api(app, service=runtime.service, settings=settings, cookies=cookies, metrics=metrics)
+    app.include_router(
+        build_monitoring_router(health=runtime.health, metrics=metrics, metrics_public=settings.metrics_public)
+    )
+    core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
+    install_styles()
+    chat_page(
+        service=runtime.service,
+        broadcaster=Broadcaster(runtime.feed, metrics=metrics),
+        cookies=cookies,
+        metrics=metrics,
+        trusted_proxies=settings.trusted_proxies,
+        view_limit=settings.view_max_messages,
+    )
+
+
 def build(settings: Settings, *, program: str) -> Runtime:
-    """The runtime for ``settings`` with its tables ready and its pages installed; exits with a message if not."""
+    """The runtime for ``settings`` with its tables ready and mounted on the app; exits with a message if not."""
     try:
         runtime = Runtime(settings)  # SettingsError: embedded mode without its packages
         runtime.prepare()
     except (ChatError, SettingsError) as exc:
         sys.exit(f"{program}: {exc}")
-    install(runtime)
+    mount(runtime)
     return runtime
 
 

@@ -1,4 +1,4 @@
-"""Registers the page, the JSON API and the runtime's lifecycle on NiceGUI's app."""
+"""The chat page: the login form, or the chat view of the session the browser's cookie names."""
 
 from __future__ import annotations
 
@@ -6,19 +6,18 @@ import json
 import logging
 
 from fastapi import Request
-from nicegui import Client, app, core, ui
+from nicegui import Client, ui
 
 from chat.cookies import COOKIE_NAME, SessionCookies
 from chat.errors import ChatError, NotLoggedIn, Unavailable
+from chat.metrics import Metrics
 from chat.models import Session
-from chat.monitoring import build_monitoring_router
-from chat.proxies import address_of
-from chat.runtime import Runtime
-from chat.webapp import install_api
+from chat.proxies import TrustedProxies, address_of
+from chat.service import ChatService
 
 from .broadcast import Broadcaster
 from .chat_view import ChatView
-from .frame import frame, install_styles
+from .frame import frame
 from .login import login_form
 
 log = logging.getLogger(__name__)
@@ -47,27 +46,22 @@ async def _cookie(client: Client, method: str, *, token: str | None = None, name
         log.info("the browser could not %s its sign-in cookie (%s)", "set" if method == "POST" else "clear", status)
 
 
-def install(runtime: Runtime) -> None:
-    """Wire the runtime into NiceGUI: start and stop with the app, serve the API and the chat page."""
-    service = runtime.service
-    settings = runtime.settings
-    app.on_startup(runtime.start)
-    app.on_shutdown(runtime.stop)
-    cookies = SessionCookies(secret=runtime.storage_secret, max_age=settings.session_ttl_seconds)
-    metrics = runtime.metrics
-    policy = install_api(app, service=service, settings=settings, cookies=cookies, metrics=metrics)
-    app.include_router(
-        build_monitoring_router(health=runtime.health, metrics=metrics, metrics_public=settings.metrics_public)
-    )
-    core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
-    install_styles()
-    broadcaster = Broadcaster(runtime.feed, metrics=metrics)
+def chat_page(
+    *,
+    service: ChatService,
+    broadcaster: Broadcaster,
+    cookies: SessionCookies,
+    metrics: Metrics,
+    trusted_proxies: TrustedProxies,
+    view_limit: int,
+) -> None:
+    """Serve the chat page at ``/``; ``view_limit`` is how many messages one tab holds at most."""
 
     @ui.page("/")
     async def index(request: Request) -> None:
         root = frame()
         client = ui.context.client  # the page's; the element an event came from may be gone when it is used
-        address = address_of(request, settings.trusted_proxies)
+        address = address_of(request, trusted_proxies)
 
         async def show_login(notice: str | None = None) -> None:
             root.clear()
@@ -91,7 +85,7 @@ def install(runtime: Runtime) -> None:
                     broadcaster=broadcaster,
                     metrics=metrics,
                     session=session,
-                    view_limit=settings.view_max_messages,
+                    view_limit=view_limit,
                     on_logout=lambda: logout(session),
                     on_session_end=lambda: show_login("You have logged out."),
                     address=address,

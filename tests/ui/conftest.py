@@ -20,7 +20,7 @@ from chat.cookies import COOKIE_NAME
 from chat.runtime import Runtime
 from chat.service import ChatService
 from chat.settings import Settings
-from components.pages import install
+from main import mount
 
 # the calls the page asks the browser to make with fetch(url, options); the simulated user makes them too
 _FETCH = re.compile(r"fetch\('(/api/[^']+)', (\{.*\})\)", re.DOTALL)
@@ -80,7 +80,7 @@ async def chat_app(settings: Settings, caplog: pytest.LogCaptureFixture) -> Asyn
         runtime = Runtime(settings)
         runtime.prepare()
         try:
-            install(runtime)
+            mount(runtime)
             prepare_simulation()
             ui.run(storage_secret=runtime.storage_secret)
             async with core.app.router.lifespan_context(core.app):
