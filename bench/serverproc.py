@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.helpers import free_port, stop_process
 
 from . import procstat
 
@@ -65,12 +65,6 @@ class Backends:
         return env
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServerProcess:
     """``python -m bench.server --way <way>``; the pid is the Python process itself, so /proc shows its CPU."""
 
@@ -119,11 +113,5 @@ class ServerProcess:
 
     def stop(self) -> None:
         """SIGTERM (NiceGUI shuts down the runtime), SIGKILL if it is stuck, e.g. after its event loop collapsed."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, grace=8)
         self._log.close()

@@ -8,7 +8,7 @@ What the browser does, step by step (NiceGUI 3.18, nicegui/static/nicegui.js and
    permessage-deflate like every browser. With ``implicit_handshake`` the server's ``connect`` handler does the
    handshake; the Socket.IO CONNECT packet is all the client sends.
 3. Answer Engine.IO pings, and every 3 s acknowledge the outbox messages seen (``ack`` with next_message_id).
-4. The product's message list (components/message_list.js) emits ``sinchchat_join`` with its newest key and
+4. The product's chat panel (components/chat_panel.js) emits ``sinchchat_join`` with its newest key and
    retries every 100 ms while the answer is null; the answer is what it missed.
 A message is recognised in whatever arrives by a token in its text; the first arrival per message counts.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
 
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
@@ -30,11 +31,15 @@ def service_setting(name: str) -> str:
     """A real service's address from the environment; skip (or, with CHAT_REQUIRE_SERVICES=1, fail) without it."""
     value = os.environ.get(name, "").strip()
     if not value:
-        message = f"{name} is not set (start the services with scripts/services.sh start)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"required service missing: {message}", pytrace=False)
-        pytest.skip(message)
+        unavailable(f"{name} is not set (start the services with scripts/services.sh start)")
     return value
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip the test for a missing service, program or package, or fail it with CHAT_REQUIRE_SERVICES=1."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {message}", pytrace=False)
+    pytest.skip(message)
 
 
 def plant(db: Dynamo, tables: TableNames, *, key: str, text: str, room: str = "lobby") -> None:

@@ -20,8 +20,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from tests.conftest import REQUIRE_SERVICES, service_setting
+from tests.helpers import free_port
 
-from .processes import REPO, AppProcess, NginxProcess, free_port
+from .processes import REPO, AppProcess, NginxProcess
 
 CHROMIUM = os.environ.get("CHAT_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

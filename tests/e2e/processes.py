@@ -9,26 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
+from tests.helpers import free_port, port_open, stop_process, wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 NGINX_DIR = REPO / "scripts" / "nginx"
 MARKER = "SINCHCHAT_E2E_PROCESS"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def marked_pids(marker: str) -> list[int]:
@@ -47,15 +41,6 @@ def marked_pids(marker: str) -> list[int]:
         if state != "Z":
             found.append(int(entry.name))
     return found
-
-
-def wait_until(check: Callable[[], object], *, timeout: float, interval: float = 0.1, what: str = "condition") -> None:
-    """Poll ``check()`` until it is true; raise AssertionError naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 class Child:
@@ -94,16 +79,9 @@ class Child:
         Descendants still alive afterwards are killed, and with ``check`` that fails the test.
         """
         try:
-            for sig, wait in ((first, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-                if self.process.poll() is not None:
-                    break
-                self.process.send_signal(sig)
-                try:
-                    self.process.wait(wait)
-                    self.stopped_by = sig.name
-                except subprocess.TimeoutExpired:
-                    continue
-            code = self.process.wait(5)
+            stopped_by = stop_process(self.process, first, grace=grace)
+            self.stopped_by = stopped_by.name if stopped_by is not None else None
+            code = self.process.wait()
         finally:
             self._log.close()
         # nothing it started may outlive it; KILL what is left so one bad run does not leak into the next
@@ -185,11 +163,7 @@ class NginxProcess(Child):
             if not self.alive():
                 error_log = (self.directory / "error.log").read_text(errors="replace")
                 raise AssertionError(f"nginx exited with {self.process.returncode}:\n{self.log_tail()}\n{error_log}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-            except OSError:
-                return False
-            return True
+            return port_open(self.port)
 
         wait_until(listening, timeout=timeout, what="nginx to listen")
 

@@ -10,9 +10,11 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.helpers import wait_until
+
 from .chat_page import Api, Latency, join, message, wait_connected
 from .conftest import Deployment
-from .processes import AppProcess, NginxProcess, wait_until
+from .processes import AppProcess, NginxProcess
 
 pytestmark = pytest.mark.e2e
 

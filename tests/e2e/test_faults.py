@@ -18,9 +18,11 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
+from tests.helpers import wait_until
+
 from .chat_page import Api, join, shown_keys, wait_connected
 from .conftest import Backend, Deployment
-from .processes import AppProcess, wait_until
+from .processes import AppProcess
 
 pytestmark = pytest.mark.e2e
 

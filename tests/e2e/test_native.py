@@ -21,9 +21,10 @@ import pytest
 
 from tests.blocked_imports import without_packages
 from tests.conftest import REQUIRE_SERVICES
+from tests.helpers import free_port, wait_until
 
 from .conftest import base_env, required_tool
-from .processes import REPO, Child, free_port, marked_pids, wait_until
+from .processes import REPO, Child, marked_pids
 from .xscreen import grab
 
 pytestmark = pytest.mark.e2e

@@ -24,9 +24,11 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
+from tests.helpers import wait_until
+
 from .chat_page import Api, join, shown_messages
 from .conftest import Deployment
-from .processes import AppProcess, NginxProcess, wait_until
+from .processes import AppProcess, NginxProcess
 from .test_cluster import ROUTE_COOKIE
 from .test_cluster import Cluster as Routes
 

@@ -8,11 +8,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat.cookies import COOKIE_NAME
-from tests.integration.support import RedisServer
+from tests.helpers import wait_until
+from tests.integration.servers import RedisServer
 
 from .chat_page import expect_chat, join, message, name_input, send
 from .conftest import Deployment
-from .processes import wait_until
 from .test_cluster import ROUTE_COOKIE, Cluster
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,8 @@ import pytest
 from chat.storage import Dynamo, TableNames, connect
 from tests.conftest import service_setting
 
-from .support import REGION, Cluster, RedisServer, create_tables, drop_tables, unique_room
+from .cluster import Cluster, create_tables, drop_tables, unique_room
+from .servers import REGION, RedisServer
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ from chat.bus import Bus
 from chat.events import Event
 from chat.models import Message, new_message_key
 from tests.conftest import BUS_KEY
+from tests.helpers import wait_for
 
-from .support import RedisServer, unique_room, wait_for
+from .cluster import unique_room
+from .servers import RedisServer
 
 pytestmark = pytest.mark.integration
 

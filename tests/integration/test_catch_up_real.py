@@ -9,7 +9,8 @@ import pytest
 
 from chat.models import Draft, Message, new_nonce
 
-from .support import Cluster, View
+from .cluster import Cluster
+from .tally import View
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,11 @@ from chat.errors import Conflict, StorageUnavailable
 from chat.models import Draft, Message, Session
 from chat.storage import connect
 from tests.conftest import service_setting
+from tests.helpers import wait_for
 
-from .support import REGION, Cluster, DynamoDBLocal, Node, View, create_tables, stored, tally, unique_room, wait_for
+from .cluster import Cluster, Node, create_tables, stored, unique_room
+from .servers import REGION, DynamoDBLocal
+from .tally import View, tally
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,11 @@ import pytest
 from redis.asyncio import Redis
 
 from chat.models import Message, Session
+from tests.helpers import wait_for
 
-from .support import Cluster, Node, RedisServer, View, stored, tally, wait_for
+from .cluster import Cluster, Node, stored
+from .servers import RedisServer
+from .tally import View, tally
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 
 from chat.errors import RateLimited
 
-from .support import Cluster
+from .cluster import Cluster
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,10 @@ from chat.health import Health
 from chat.metrics import Metrics
 from chat.monitoring import build_monitoring_router
 from chat.storage import connect
+from tests.helpers import free_port
 
-from .support import REGION, Cluster, RedisServer, free_port
+from .cluster import Cluster
+from .servers import REGION, RedisServer
 
 pytestmark = pytest.mark.integration
 

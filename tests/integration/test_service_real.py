@@ -14,8 +14,10 @@ from chat.feed import RoomFeed
 from chat.models import Session, session_digest
 from chat.names import alias_key
 from chat.storage import Dynamo, TableNames
+from tests.helpers import wait_for
 
-from .support import Cluster, View, stored, tally, wait_for
+from .cluster import Cluster, stored
+from .tally import View, tally
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,11 @@ from chat.bus import Bus, channel_name, derive_key
 from chat.models import Message
 from chat.storage import MessageStore
 from tests.conftest import plant
+from tests.helpers import wait_for
 
-from .support import Cluster, RedisServer, View, stored, tally, wait_for
+from .cluster import Cluster, stored
+from .servers import RedisServer
+from .tally import View, tally
 
 pytestmark = pytest.mark.integration
 

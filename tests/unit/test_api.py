@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import httpx
@@ -17,6 +17,7 @@ from chat.models import Message, is_message_key
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
 from tests.conftest import BUS_KEY, api_app, make_service, plant
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -31,12 +32,6 @@ async def join(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     response = await client.post("/api/sessions", json={"name": name})
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def test_health(client: httpx.AsyncClient) -> None:
@@ -294,7 +289,7 @@ async def test_a_message_posted_through_the_api_reaches_live_listeners_here_and_
         auth = await join(client, "Jon")
         posted = (await client.post("/api/messages", json={"text": "live 👋"}, headers=auth)).json()
         assert [m.to_json() for m in here] == [posted]  # this process: at once, before the response
-        await wait_for(lambda: there)
+        assert await wait_for(lambda: there, timeout=3, interval=0.01)
         assert [m.to_json() for m in there] == [posted]
     finally:
         await other.feed.stop()

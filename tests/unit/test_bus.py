@@ -13,16 +13,11 @@ from chat.errors import BusUnavailable
 from chat.models import Message, new_message_key
 from chat.service import ChatService
 from tests.conftest import BUS_KEY
+from tests.helpers import wait_for
 
 
 def message(text: str = "hi") -> Message:
     return Message(room="lobby", key=new_message_key(), author="Alice", author_id="a1", text=text, nonce="n0nce-00")
-
-
-async def wait_for(predicate, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 def test_every_event_kind_round_trips_through_json() -> None:
@@ -59,7 +54,7 @@ async def test_two_buses_both_receive_what_one_publishes(redis_server: FakeServe
     await asyncio.wait_for(asyncio.gather(a.connected.wait(), b.connected.wait()), 3)
     sent = events.message_added(message())
     await a.publish(sent)
-    await wait_for(lambda: received["a"] and received["b"])
+    assert await wait_for(lambda: received["a"] and received["b"], timeout=3, interval=0.01)
     assert received == {"a": [sent], "b": [sent]}
     await a.stop()
     await b.stop()
@@ -73,7 +68,7 @@ async def test_malformed_events_are_ignored_and_the_subscriber_keeps_going(redis
     await raw.publish(channel_name("lobby"), bus.seal(events.message_added(message()))[:-1])  # cut short
     good = events.message_added(message())
     await bus.publish(good)
-    await wait_for(lambda: got)
+    assert await wait_for(lambda: got, timeout=3, interval=0.01)
     assert got == [good]
     assert bus.rejected == 3
     await bus.stop()
@@ -98,7 +93,7 @@ async def test_forged_stale_and_foreign_events_never_reach_the_feed(redis_server
         await raw.publish(channel_name("lobby"), attempt)
     good = events.message_added(message("genuine"))
     await bus.publish(good)
-    await wait_for(lambda: got)
+    assert await wait_for(lambda: got, timeout=3, interval=0.01)
     assert got == [good]
     assert bus.rejected == 6
     await bus.stop()

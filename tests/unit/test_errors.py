@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -18,6 +17,7 @@ from chat.errors import BusUnavailable, ChatError, RateLimited, StorageUnavailab
 from chat.events import session_ended
 from chat.storage import Dynamo
 from tests.conftest import BUS_KEY
+from tests.helpers import free_port
 
 
 def every_kind() -> set[type[ChatError]]:
@@ -64,10 +64,8 @@ async def test_botocore_errors_become_storage_unavailable(moto_dynamo: Dynamo) -
 
 
 async def test_redis_errors_become_bus_unavailable() -> None:
-    with socket.socket() as s:  # a port with nothing behind it
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    redis = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    # a port with nothing behind it
+    redis = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     try:
         with pytest.raises(BusUnavailable, match="Live updates are unavailable"):
             await Bus(redis=redis, room="lobby", key=BUS_KEY).publish(session_ended("x"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.blocked_imports import without_packages
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,9 +97,7 @@ print("built")
 
 def test_embedded_mode_without_its_packages_says_how_to_go_on(tmp_path: Path) -> None:
     env = without_packages(["moto", "fakeredis"], directory=tmp_path / "shim", env=clean_env())
-    with socket.socket() as s:  # were it to start after all, on a port of its own until the timeout
-        s.bind(("127.0.0.1", 0))
-        env["CHAT_PORT"] = str(s.getsockname()[1])
+    env["CHAT_PORT"] = str(free_port())  # were it to start after all, on a port of its own until the timeout
     result = subprocess.run(
         [sys.executable, "main.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
     )
