@@ -73,8 +73,8 @@ async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> d
         service.limits = dataclasses.replace(service.limits, session_recheck_seconds=0)
     sessions = [await service.register(f"writer{secrets.token_hex(3)}") for _ in range(concurrency)]
     stages: dict[str, list[float]] = collections.defaultdict(list)
-    _timed(service._users, "by_name", "check: session (DynamoDB GetItem)", stages)
-    _timed(service._messages, "put", "do: store (DynamoDB PutItem x2: nonce record, message)", stages)
+    _timed(service.users, "by_name", "check: session (DynamoDB GetItem)", stages)
+    _timed(service.messages, "put", "do: store (DynamoDB PutItem x2: nonce record, message)", stages)
     _timed(runtime.bus, "publish", "announce: Redis PUBLISH", stages)
     sends: list[float] = []
 

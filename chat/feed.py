@@ -36,6 +36,8 @@ _CATCH_UP_PAGE = 500
 # announcements that could not be published, kept to ring the doorbell again once Redis answers
 _UNANNOUNCED = 1000
 _REPAIR_BACKOFF = (0.2, 5.0)
+# the newest messages kept in memory, so that a returning reader is answered without a query
+RECENT_MESSAGES = 2000
 
 
 def floor_before(key: str | None, *, now: datetime) -> str:
@@ -58,7 +60,7 @@ class RoomFeed:
         room: str,
         store: MessageStore,
         bus: Bus,
-        recent_size: int = 2000,
+        recent_size: int = RECENT_MESSAGES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
     ) -> None:

@@ -33,11 +33,11 @@ class Runtime:
         credentials: tuple[str, str] | None
         if self.embedded is not None:
             endpoint, credentials = self.embedded.dynamodb_endpoint, CREDENTIALS
-            redis: Redis = self.embedded.redis()
+            self.redis: Redis = self.embedded.redis()
         else:
             assert settings.redis_url is not None
             endpoint, credentials = settings.dynamodb_endpoint, None
-            redis = Redis.from_url(settings.redis_url, health_check_interval=10, socket_connect_timeout=2)
+            self.redis = Redis.from_url(settings.redis_url, health_check_interval=10, socket_connect_timeout=2)
         # embedded: one storage thread, since moto serves one request at a time anyway and is not thread-safe
         workers = {"workers": 1} if self.embedded is not None else {}
         self.dynamo: Dynamo = connect(endpoint=endpoint, region=settings.aws_region, credentials=credentials, **workers)
@@ -48,7 +48,7 @@ class Runtime:
         self.tables = TableNames.with_prefix(settings.table_prefix)
         self.storage_secret = settings.storage_secret or self._generated_secret()
         self.bus = Bus(
-            redis=redis,
+            redis=self.redis,
             room=settings.room,
             namespace=settings.table_prefix,
             key=derive_key(self.storage_secret),
@@ -56,14 +56,14 @@ class Runtime:
         )
         messages = MessageStore(db=self.dynamo, tables=self.tables)
         self.feed = RoomFeed(room=settings.room, store=messages, bus=self.bus, metrics=self.metrics)
-        self.health = Health(dynamo=self._probe_dynamo, table=self.tables.messages, redis=redis, bus=self.bus)
+        self.health = Health(dynamo=self._probe_dynamo, table=self.tables.messages, redis=self.redis, bus=self.bus)
         self.service = ChatService(
             users=UserStore(db=self.dynamo, tables=self.tables),
             messages=messages,
             feed=self.feed,
             metrics=self.metrics,
             limits=Limits.from_settings(settings),
-            limiter=SharedLimiter(redis=redis, namespace=settings.table_prefix),
+            limiter=SharedLimiter(redis=self.redis, namespace=settings.table_prefix),
         )
 
     def _generated_secret(self) -> str:

@@ -107,6 +107,16 @@ class ChatService:
     def room(self) -> str:
         return self.feed.room
 
+    @property
+    def users(self) -> UserStore:
+        """The sessions' store; writing to it directly skips the service's checks."""
+        return self._users
+
+    @property
+    def messages(self) -> MessageStore:
+        """The messages' store; writing to it directly skips the service's checks and the announcement."""
+        return self._messages
+
     # -- sessions --------------------------------------------------------------------------------------
     async def register(self, raw_name: str, *, address: str | None = None) -> Session:
         """Claim a name for a new session; InvalidName, RateLimited or NameTaken say why not.

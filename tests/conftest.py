@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import NoReturn
 
 import pytest
@@ -14,7 +15,7 @@ from moto import mock_aws
 
 from chat.bus import Bus, derive_key
 from chat.cookies import SessionCookies
-from chat.feed import RoomFeed
+from chat.feed import RECENT_MESSAGES, RoomFeed
 from chat.ratelimit import Limiter
 from chat.service import ChatService, Limits
 from chat.settings import Settings
@@ -85,17 +86,26 @@ def redis_server() -> FakeServer:
 
 
 def make_service(
-    db: Dynamo, tables: TableNames, bus: Bus, *, limiter: Limiter | None = None, **settings: int | float
+    db: Dynamo,
+    tables: TableNames,
+    bus: Bus,
+    *,
+    limiter: Limiter | None = None,
+    clock: Callable[[], float] = time.time,
+    recent_size: int = RECENT_MESSAGES,
+    **settings: int | float,
 ) -> ChatService:
-    """A service in the lobby whose limits come from ``Settings(**settings)``."""
+    """A service in the lobby whose limits come from ``Settings(**settings)``; its feed keeps ``recent_size``
+    messages in memory."""
     messages = MessageStore(db=db, tables=tables)
-    feed = RoomFeed(room="lobby", store=messages, bus=bus)
+    feed = RoomFeed(room="lobby", store=messages, bus=bus, recent_size=recent_size)
     return ChatService(
         users=UserStore(db=db, tables=tables),
         messages=messages,
         feed=feed,
         limits=Limits.from_settings(Settings(**settings)),  # type: ignore[arg-type]
         limiter=limiter,
+        clock=clock,
     )
 
 

@@ -23,7 +23,7 @@ async def test_catch_up_finds_missed_messages_in_a_room_with_more_than_500_messa
     node = await cluster.node(redis_url=redis_url)
     view = View("view")
     node.feed.subscribe(view)
-    store = node.service._messages  # the process's own MessageStore; writes below skip the announcement
+    store = node.service.messages  # the process's own MessageStore; writes below skip the announcement
 
     def message(text: str) -> Draft:
         return Draft(room=cluster.room, author="Busy", author_id="busy", text=text, nonce=new_nonce())

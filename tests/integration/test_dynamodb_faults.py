@@ -84,7 +84,7 @@ class Senders:
 
     def _count_puts(self, node: Node) -> None:
         """Count what each put answers: True written now, False already stored (a retry of a write that landed)."""
-        store = node.service._messages
+        store = node.service.messages
         put = store.put
 
         async def counted(draft: Draft) -> Message:

@@ -60,7 +60,7 @@ async def test_server_time_retries_and_a_future_key_leave_every_view_complete(
     assert await later.put(draft) == first
 
     # messages stored while no process heard of them (a process that died between storing and announcing)
-    unheard = [await a.service._messages.put(a.service.prepare(session, f"unheard {i}")) for i in range(8)]
+    unheard = [await a.service.messages.put(a.service.prepare(session, f"unheard {i}")) for i in range(8)]
     for node in (a, b):
         await node.feed.catch_up()  # a reconnect or the timer: it must not start after the key from 2099
     sent = [first, *unheard]

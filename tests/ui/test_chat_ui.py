@@ -186,7 +186,7 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
 ) -> None:
     user = chat_app.new_user()
     await join(user, "Patient")
-    store = chat_app.service._messages
+    store = chat_app.service.messages
     real_put = store.put
 
     async def unreachable(draft: Draft) -> Message:

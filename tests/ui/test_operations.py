@@ -155,7 +155,7 @@ async def test_a_post_under_way_when_the_process_stops_is_stored_not_cancelled(
 ) -> None:
     alice = chat_app.new_user()
     await join(alice, "Alice")
-    store = chat_app.runtime.service._messages
+    store = chat_app.runtime.service.messages
     writing = asyncio.Event()
     release = asyncio.Event()
     put = store.put

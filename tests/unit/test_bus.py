@@ -12,7 +12,8 @@ from chat.bus import Bus, channel_name, derive_key
 from chat.errors import BusUnavailable
 from chat.models import Message, new_message_key
 from chat.service import ChatService
-from tests.conftest import BUS_KEY
+from chat.storage import Dynamo, TableNames
+from tests.conftest import BUS_KEY, make_service
 from tests.helpers import wait_for
 
 
@@ -148,7 +149,7 @@ async def test_catch_up_finds_messages_that_were_stored_but_never_announced(
     memory_service.feed.subscribe(got.extend)
     session = await memory_service.register("Kim")
     announced = await memory_service.send(session, "announced")
-    silent = await memory_service._messages.put(memory_service.prepare(session, "stored, then the process died"))
+    silent = await memory_service.messages.put(memory_service.prepare(session, "stored, then the process died"))
     assert [m.text for m in got] == ["announced"]
     await memory_service.feed.catch_up()
     assert got == [announced, silent]
@@ -166,9 +167,16 @@ async def test_since_serves_recent_gaps_from_memory_with_an_overlap(memory_servi
     assert memory_service.feed.since("2000-01-01T00:00:00.000Z#0000000000000000") == sent
 
 
-async def test_since_reads_dynamodb_where_memory_ends(memory_service: ChatService) -> None:
-    memory_service.feed._recent_size = 3  # a small memory: the two oldest are let go
-    session = await memory_service.register("Lee")
-    sent = [await memory_service.send(session, f"m{i}") for i in range(5)]
-    assert memory_service.feed.since(sent[1].key) is None
-    assert await memory_service.since(sent[1].key) == sent
+async def test_since_reads_dynamodb_where_memory_ends(
+    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
+) -> None:
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
+    service = make_service(memory_db, tables, bus, recent_size=3)  # a small memory: the two oldest are let go
+    await service.feed.start(catch_up_interval=3600)
+    try:
+        session = await service.register("Lee")
+        sent = [await service.send(session, f"m{i}") for i in range(5)]
+        assert service.feed.since(sent[1].key) is None
+        assert await service.since(sent[1].key) == sent
+    finally:
+        await service.feed.stop()

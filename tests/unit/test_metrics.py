@@ -30,11 +30,13 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-async def service(
-    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer, metrics: Metrics
-) -> AsyncIterator[ChatService]:
+def bus(redis_server: FakeServer, metrics: Metrics) -> Bus:
+    return Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY, metrics=metrics)
+
+
+@pytest.fixture
+async def service(memory_db: Dynamo, tables: TableNames, bus: Bus, metrics: Metrics) -> AsyncIterator[ChatService]:
     """A started service whose store, feed and bus all count into ``metrics``."""
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY, metrics=metrics)
     messages = MessageStore(db=memory_db, tables=tables)
     feed = RoomFeed(room="lobby", store=messages, bus=bus, metrics=metrics)
     service = ChatService(
@@ -88,7 +90,7 @@ async def test_refusals_count_by_kind_and_rate_limits_apart(service: ChatService
 
 
 async def test_catch_up_counts_what_it_repairs_and_not_the_first_read_at_start(
-    service: ChatService, metrics: Metrics, memory_db: Dynamo, tables: TableNames
+    service: ChatService, metrics: Metrics, memory_db: Dynamo, tables: TableNames, bus: Bus
 ) -> None:
     alice = await service.register("Alice")
     await service.send(alice, "announced")
@@ -99,9 +101,7 @@ async def test_catch_up_counts_what_it_repairs_and_not_the_first_read_at_start(
     assert value(metrics, "sinchchat_messages_caught_up_total") == 1
     # a process that starts now reads both as its first page: nothing was repaired
     fresh = Metrics()
-    starting = RoomFeed(
-        room="lobby", store=MessageStore(db=memory_db, tables=tables), bus=service.feed._bus, metrics=fresh
-    )
+    starting = RoomFeed(room="lobby", store=MessageStore(db=memory_db, tables=tables), bus=bus, metrics=fresh)
     delivered: list[Message] = []
     starting.subscribe(delivered.extend)
     await starting.catch_up()
@@ -112,9 +112,8 @@ async def test_catch_up_counts_what_it_repairs_and_not_the_first_read_at_start(
 
 
 async def test_a_lost_subscription_counts_one_reconnect(
-    service: ChatService, metrics: Metrics, redis_server: FakeServer
+    service: ChatService, metrics: Metrics, redis_server: FakeServer, bus: Bus
 ) -> None:
-    bus = service.feed._bus
     assert value(metrics, "sinchchat_subscriber_reconnects_total") == 0
     redis_server.connected = False
     async with asyncio.timeout(5):

@@ -125,21 +125,22 @@ async def test_logout_tells_every_view_of_that_session(memory_service: ChatServi
 
 
 async def test_a_busy_sender_reads_its_session_once_per_recheck_window(
-    memory_service: ChatService, monkeypatch: pytest.MonkeyPatch
+    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [time.time()]
-    monkeypatch.setattr(memory_service, "_clock", lambda: now[0])
-    session = await memory_service.register("Kim")
-    users = memory_service._users
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
+    service = make_service(memory_db, tables, bus, clock=lambda: now[0])
+    session = await service.register("Kim")
+    users = service.users
     reads: list[str] = []
     monkeypatch.setattr(users, "by_name", _counted(reads, "by_name", users.by_name))
     for i in range(5):
-        await memory_service.send(session, f"m{i}")
+        await service.send(session, f"m{i}")
     assert reads == ["by_name"]
-    now[0] += memory_service.limits.session_recheck_seconds
-    await memory_service.send(session, "two seconds later")
+    now[0] += service.limits.session_recheck_seconds
+    await service.send(session, "two seconds later")
     assert reads == ["by_name", "by_name"]
-    assert len((await memory_service.history()).messages) == 6
+    assert len((await service.history()).messages) == 6
 
 
 async def test_a_logout_in_another_process_stops_the_next_post_there(
@@ -219,7 +220,7 @@ async def test_one_key_from_the_future_does_not_blind_catch_up(
     assert [m.text for m in got] == ["from the future"]
     session = await memory_service.register("Ned")
     # eight messages stored while this process could not hear Redis (stored by another process)
-    missed = [await memory_service._messages.put(memory_service.prepare(session, f"missed {i}")) for i in range(8)]
+    missed = [await memory_service.messages.put(memory_service.prepare(session, f"missed {i}")) for i in range(8)]
     await memory_service.feed.catch_up()
     assert got[1:] == missed
     assert await memory_service.since("2099-01-01T00:00:00.000Z#0123456789abcdef") == [*missed, got[0]]
