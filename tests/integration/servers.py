@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from chat.storage import connect
 from tests.conftest import unavailable
-from tests.helpers import free_port, port_open, stop_process
+from tests.helpers import free_port, port_open, stop_process, wait_until
 
 REGION = "us-east-1"
 
@@ -73,13 +73,14 @@ class RedisServer(_Server):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 15
-        while not port_open(self.port):
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server on port {self.port} exited with {self._process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not listen on port {self.port} within 15 s")
-            time.sleep(0.02)
+        process = self._process
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited with {process.returncode}")
+            return port_open(self.port)
+
+        wait_until(listening, timeout=15, interval=0.02, what=f"redis-server to listen on port {self.port}")
 
 
 def dynamodb_local_home() -> Path:

@@ -21,6 +21,7 @@ from chat.runtime import Runtime
 from chat.service import ChatService
 from chat.settings import Settings
 from main import mount
+from tests.helpers import wait_for
 
 # the calls the page asks the browser to make with fetch(url, options); the simulated user makes them too
 _FETCH = re.compile(r"fetch\('(/api/[^']+)', (\{.*\})\)", re.DOTALL)
@@ -102,8 +103,6 @@ async def join(user: User, name: str) -> None:
     user.find(marker="name").type(name)
     user.find(marker="join").click()
     await user.should_see(marker="messages")
-    for _ in range(100):  # the page's fetch() signs the browser in with a cookie
-        if COOKIE_NAME in user.http_client.cookies:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the page did not set the sign-in cookie")
+    # the page's fetch() signs the browser in with a cookie
+    signed_in = await wait_for(lambda: COOKIE_NAME in user.http_client.cookies, timeout=1, interval=0.01)
+    assert signed_in, "the page did not set the sign-in cookie"
