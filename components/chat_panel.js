@@ -96,9 +96,9 @@ export default {
           return;
         }
         this.joinTries = 0;
-        // the answer starts a little before our newest message, so nothing stored late is missed; what is below
-        // our oldest message is history that Load more brings, not news
-        const oldest = this.oldestKey();
+        // the answer starts a little before our newest message, so nothing stored late is missed; while older
+        // history is left to load, what is below our oldest message is for Load more to bring, not news
+        const oldest = this.hasMore ? this.oldestKey() : null;
         const news = oldest === null ? missed : missed.filter((m) => m.key > oldest);
         if (news.length) this.add(news);
       });

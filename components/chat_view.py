@@ -85,17 +85,18 @@ class ChatView:
         return self.panel.after(None if key is None else floor_before(key, now=self._service.feed.now()))
 
     async def _catch_up(self) -> None:
-        """What was stored while the first page was read: the overlap may bring older messages, and those below the
-        page's oldest are history for Load more, not news."""
-        newest, oldest = self.panel.newest_key, self.panel.oldest_key
-        if newest is None or oldest is None:
+        """What was stored while the first page was read: the overlap may bring older messages, and while older
+        history is left to load, those below the page's oldest are for Load more, not news."""
+        newest = self.panel.newest_key
+        if newest is None:
             return
         try:
             missed = await self._service.since(newest)
         except ChatError as exc:
             log.warning("catch-up for a view failed: %s", exc)
             return
-        self.accept(self._broadcaster.payloads(m for m in missed if m.key > oldest))
+        oldest = self.panel.oldest_key if self.panel.more else None
+        self.accept(self._broadcaster.payloads(m for m in missed if oldest is None or m.key > oldest))
 
     async def _load_more(self) -> None:
         if self._loading:
