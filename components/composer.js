@@ -11,6 +11,27 @@ function newNonce() {
     .replace(/=+$/, "");
 }
 
+// what is typed but not sent survives a reload of the page (NiceGUI reloads a page whose server side was dropped
+// while it was offline); sessionStorage: this tab only, gone with the tab
+const DRAFT = "sinchchat:draft";
+
+function readDraft() {
+  try {
+    return sessionStorage.getItem(DRAFT) || "";
+  } catch {
+    return ""; // storage refused (privacy settings): no draft
+  }
+}
+
+function keepDraft(text) {
+  try {
+    if (text) sessionStorage.setItem(DRAFT, text);
+    else sessionStorage.removeItem(DRAFT);
+  } catch {
+    // storage refused or full: the text is still in the box
+  }
+}
+
 export default {
   template: `
     <q-input
@@ -39,7 +60,16 @@ export default {
     maxlength: Number,
   },
   data() {
-    return { text: "", error: null };
+    return { text: readDraft(), error: null };
+  },
+  watch: {
+    text(value) {
+      keepDraft(value);
+    },
+  },
+  // the box goes when the person logs out (a reload unmounts nothing): the next person in this tab starts empty
+  unmounted() {
+    keepDraft("");
   },
   methods: {
     onEnter(event) {
@@ -50,6 +80,11 @@ export default {
     send() {
       const text = this.text;
       if (!text.trim()) return;
+      // sent while the socket is down, the event could be lost with the page: the text stays until it can go
+      if (!window.socket || !window.socket.connected) {
+        this.error = "You are offline. Your message stays here: send it again once you are back online.";
+        return;
+      }
       // cleared in the same task as the read: the next keystroke's input event lands in an empty box
       this.text = "";
       this.error = null;

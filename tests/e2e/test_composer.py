@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from .chat_page import join, message, message_box, shown_messages
+from .chat_page import join, message, message_box, shown_messages, wait_connected
 from .conftest import Deployment
 from .processes import AppProcess
 
@@ -125,3 +125,29 @@ def test_refused_text_comes_back_with_the_reason_until_the_next_keystroke(
     )
     expect(under_box(page, reason)).to_be_visible()
     expect(box).to_have_value("typed meanwhile")  # what was typed since stays; the refused text does not replace it
+
+
+def test_offline_the_text_stays_in_the_box_and_a_draft_survives_a_reload(
+    app: AppProcess, new_person: Callable[[str], Page]
+) -> None:
+    page = new_person(app.base_url)
+    join(page, "Offline Writer")
+    box = message_box(page)
+    page.evaluate("window.socket.disconnect()")  # the network is gone
+    box.fill("written on the train")
+    box.press("Enter")
+    expect(box).to_have_value("written on the train")  # not cleared into an event that could be lost
+    offline = "You are offline. Your message stays here: send it again once you are back online."
+    expect(under_box(page, offline)).to_be_visible()
+    page.evaluate("window.socket.connect()")
+    wait_connected(page)
+    box.press("Enter")
+    expect(message(page, "written on the train")).to_have_count(1)
+    expect(box).to_have_value("")
+
+    box.fill("half a thought")  # typed, not sent, and the page reloads (as after a long time offline)
+    page.reload()
+    expect(message_box(page)).to_have_value("half a thought")
+    page.get_by_role("button", name="Log out").click()
+    join(page, "Next Person")  # a draft never passes to the next person in this tab
+    expect(message_box(page)).to_have_value("")
