@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -154,7 +155,9 @@ class Deployment:
         self._drop_tables()
         assert not problems, "\n".join(problems)
 
-    def _drop_tables(self) -> None:
+    @contextlib.contextmanager
+    def dynamodb(self) -> Iterator[Any]:
+        """A boto3 client of the installation's DynamoDB, for what a test writes or reads behind the app's back."""
         client = boto3.client(
             "dynamodb",
             endpoint_url=self.backend.dynamodb_endpoint,
@@ -163,11 +166,15 @@ class Deployment:
             aws_secret_access_key="local",
         )
         try:
+            yield client
+        finally:
+            client.close()
+
+    def _drop_tables(self) -> None:
+        with self.dynamodb() as client:
             for table in (f"{self.prefix}Users", f"{self.prefix}Messages"):
                 with contextlib.suppress(client.exceptions.ResourceNotFoundException):
                     client.delete_table(TableName=table)
-        finally:
-            client.close()
 
 
 @pytest.fixture(scope="module")

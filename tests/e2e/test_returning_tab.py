@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import boto3
 import pytest
 from playwright.sync_api import Page
 
@@ -22,14 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def plant(deployment: Deployment, key: str, text: str) -> None:
     """Store a message as another process whose clock is behind would have, without announcing it."""
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=deployment.backend.dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    try:
+    with deployment.dynamodb() as client:
         client.put_item(
             TableName=f"{deployment.prefix}Messages",
             Item={
@@ -41,8 +33,6 @@ def plant(deployment: Deployment, key: str, text: str) -> None:
                 "Text": {"S": text},
             },
         )
-    finally:
-        client.close()
 
 
 def test_a_returning_tab_gets_a_message_stored_with_a_slightly_older_key(
