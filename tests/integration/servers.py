@@ -66,8 +66,9 @@ class RedisServer(_Server):
             unavailable("redis-server is not installed (apt-get install redis-server)")
         self._executable = str(executable)
         self._workdir = workdir
-        self._cluster = cluster
         self.port = free_port()
+        # the cluster bus defaults to the port + 10000, which may be taken or past 65535: give it a free one too
+        self._bus_port = free_port() if cluster else None
         self.url = f"redis://127.0.0.1:{self.port}" + ("" if cluster else "/0")
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -78,7 +79,7 @@ class RedisServer(_Server):
                 self._executable,
                 *("--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"),
                 *("--dir", str(self._workdir), "--logfile", ""),
-                *(CLUSTER_OPTIONS if self._cluster else ()),
+                *((*CLUSTER_OPTIONS, "--cluster-port", str(self._bus_port)) if self._bus_port else ()),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
