@@ -3,6 +3,9 @@
 Redis pub/sub is at-most-once: a subscriber that is away misses what was published meanwhile. So the
 subscriber tells its ``on_connect`` callbacks every time it (re)subscribes, and they catch up from DynamoDB.
 
+On a Redis Cluster the same events travel by sharded pub/sub (SPUBLISH / SSUBSCRIBE): a room's channel lives on
+the shard that owns its hash slot, so rooms spread over the shards instead of every message reaching every node.
+
 Redis is a doorbell, not a source: anyone who can reach it can publish. Every event is sealed with an HMAC
 under a key derived from the deployment's secret, with the time it was sealed; the subscriber drops (and
 counts) whatever is not sealed by a process of this deployment in the last few minutes, so a forged event or
@@ -22,7 +25,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -30,6 +33,7 @@ from . import events
 from .errors import BusUnavailable
 from .events import Event
 from .metrics import Metrics
+from .subscription import RedisClient, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class Bus:
     def __init__(
         self,
         *,
-        redis: Redis,
+        redis: RedisClient,
         room: str,
         key: bytes,
         namespace: str = "",
@@ -113,17 +117,33 @@ class Bus:
         data = self.seal(event)
         try:
             async with asyncio.timeout(self._publish_timeout):
+                if isinstance(self._redis, RedisCluster):
+                    # to the shard that owns the channel; the cluster client reconnects and rereads the slot map
+                    await self._redis.spublish(self._channel, data)
+                    return
                 try:
                     await self._redis.publish(self._channel, data)
                 except RedisConnectionError:
                     # after a Redis restart every idle pooled connection is dead: drop them and try once more
-                    # (not redis-py's Retry: it would also resubscribe silently and skip the catch-up)
                     await self._redis.connection_pool.disconnect(inuse_connections=False)
                     await self._redis.publish(self._channel, data)
         except TimeoutError as exc:
             raise BusUnavailable("Live updates are slow to answer right now.") from exc
         except (RedisError, OSError) as exc:
             raise BusUnavailable("Live updates are unavailable right now.") from exc
+
+    async def ping(self) -> None:
+        """PING the server this process's channel lives on (on a cluster: the shard that owns it)."""
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()
+            await self._redis.ping(target_nodes=self._redis.get_node_from_key(self._channel))
+            return
+        try:
+            await self._redis.ping()
+        except RedisConnectionError:
+            # after a Redis restart the idle pooled connections are dead: drop them and ask once more
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
+            await self._redis.ping()
 
     def start(self, *, on_event: EventHandler, on_connect: ConnectHandler) -> None:
         """Start the subscriber task; ``on_connect`` runs after every successful (re)subscribe."""
@@ -146,20 +166,21 @@ class Bus:
 
     async def _run(self) -> None:
         backoff = _MIN_BACKOFF
+        failed = False
         while not self._stopping:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            subscription: Subscription | None = None
             try:
-                await pubsub.subscribe(self._channel)
-                self.connected.set()
-                backoff = _MIN_BACKOFF
-                log.info("subscribed to %s", self._channel)
-                assert self._on_connect is not None
-                # in its own task: new events keep flowing while the catch-up reads DynamoDB
-                self._connect_task = asyncio.create_task(self._on_connect(), name="catch-up after subscribe")
+                subscription = await Subscription.open(self._redis, self._channel, refresh=failed)
                 while not self._stopping:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
-                        self._dispatch(message["data"])
+                    received = await subscription.next(wait=1.0)
+                    if received is None:
+                        continue
+                    kind, data = received
+                    if kind == "message":
+                        self._dispatch(data)
+                    else:
+                        backoff = _MIN_BACKOFF
+                        self._subscribed()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -170,12 +191,22 @@ class Bus:
                 log.exception("the subscriber failed; restarting it")
             finally:
                 self.connected.clear()
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if subscription is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await subscription.aclose()
+            failed = True
             if self._stopping:
                 break
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # jitter: many processes must not reconnect in step
             backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _subscribed(self) -> None:
+        """The server confirmed a (re)subscription, ours or one redis-py made by itself: catch up in any case."""
+        self.connected.set()
+        log.info("subscribed to %s", self._channel)
+        assert self._on_connect is not None
+        # in its own task: new events keep flowing while the catch-up reads DynamoDB
+        self._connect_task = asyncio.create_task(self._on_connect(), name="catch-up after subscribe")
 
     def _dispatch(self, raw: bytes | str) -> None:
         event = self.unseal(raw)

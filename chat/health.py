@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .bus import Bus
@@ -57,7 +55,6 @@ class Health:
         *,
         dynamo: Dynamo,
         table: str,
-        redis: Redis,
         bus: Bus,
         timeout: float = 1.0,
         cache_seconds: float = 1.0,
@@ -65,7 +62,6 @@ class Health:
     ) -> None:
         self._dynamo = dynamo
         self._table = table
-        self._redis = redis
         self._bus = bus
         self._timeout = timeout
         self._cache_seconds = cache_seconds
@@ -134,12 +130,7 @@ class Health:
     async def _probe_redis(self) -> str | None:
         try:
             async with asyncio.timeout(self._timeout):
-                try:
-                    await self._redis.ping()
-                except RedisConnectionError:
-                    # after a Redis restart the idle pooled connections are dead: drop them and ask once more
-                    await self._redis.connection_pool.disconnect(inuse_connections=False)
-                    await self._redis.ping()
+                await self._bus.ping()
         except TimeoutError:
             return f"no answer within {self._timeout:g} s"
         except (RedisError, OSError) as exc:

@@ -3,6 +3,11 @@
 Each limit is a GCRA bucket (the generic cell rate algorithm, a token bucket kept as one timestamp): ``burst``
 actions at once, then one every ``1 / per_second`` seconds. One call spends from several buckets (a session's and
 its address's) all or nothing, so a refusal by one never uses up another.
+
+In Redis each bucket is spent by a script of its own, atomically: a call's buckets live under keys that hash to
+different slots, which one script may not touch together on a cluster. When one bucket refuses, what the others
+spent is given back. Between the spend and the refund another call on such a bucket may be refused a moment too
+early, never allowed too much; the keys stay what they were on one server, so nothing else changes.
 """
 
 from __future__ import annotations
@@ -14,10 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .errors import RateLimited
+from .subscription import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +32,29 @@ REDIS_TIMEOUT = 0.2
 _LOCAL_FOR = 1.0
 _LOCAL_BUCKETS = 10_000
 
-# KEYS: one bucket each; ARGV: per bucket, its emission interval and burst tolerance, in microseconds.
-# Returns 0 when every bucket had room (and spends from each), else the microseconds to wait (and spends nothing).
-# Redis's own clock, so processes with skewed clocks agree. All keys in one script: one round trip, atomic.
-_GCRA = """
+# KEYS: one bucket; ARGV: its emission interval and burst tolerance, in microseconds. Returns 0 when the bucket
+# had room (and spends from it), else the microseconds to wait (and spends nothing). Redis's own clock, so
+# processes with skewed clocks agree.
+_SPEND = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local wait = 0
-local next_tats = {}
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local tolerance = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', key) or '0')
-  if tat < now then tat = now end
-  next_tats[i] = tat + interval
-  wait = math.max(wait, next_tats[i] - tolerance - now)
-end
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat + interval - tonumber(ARGV[2]) - now
 if wait > 0 then return math.ceil(wait) end
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, string.format('%.0f', next_tats[i]), 'PX', math.ceil((next_tats[i] - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', math.ceil((tat + interval - now) / 1000))
+return 0
+"""
+# KEYS: one bucket; ARGV: its emission interval. Gives back one action spent by _SPEND.
+_REFUND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
 end
 return 0
 """
@@ -118,12 +127,13 @@ class SharedLimiter:
     def __init__(
         self,
         *,
-        redis: Redis,
+        redis: RedisClient,
         namespace: str = "",
         timeout: float = REDIS_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._script = redis.register_script(_GCRA)
+        self._spend = redis.register_script(_SPEND)
+        self._refund = redis.register_script(_REFUND)
         self._prefix = f"sinchchat:{namespace}limit:"
         self._timeout = timeout
         self._clock = clock
@@ -142,12 +152,14 @@ class SharedLimiter:
         """The wait Redis decided, or None when it cannot be asked now."""
         if self._local_until is not None and self._clock() < self._local_until:
             return None
-        args: list[int] = []
-        for _, rate in buckets:
-            args += [rate.interval, rate.tolerance]
+        keyed = [(self._prefix + key, rate) for key, rate in buckets]
         try:
             async with asyncio.timeout(self._timeout):
-                micros = await self._script(keys=[self._prefix + key for key, _ in buckets], args=args)
+                waits = await asyncio.gather(*(self._spend(keys=[k], args=[r.interval, r.tolerance]) for k, r in keyed))
+                refused = max((int(w) for w in waits), default=0)
+                if refused:
+                    spent = [(k, r) for (k, r), w in zip(keyed, waits, strict=True) if int(w) == 0]
+                    await asyncio.gather(*(self._refund(keys=[k], args=[r.interval]) for k, r in spent))
         except (RedisError, OSError, TimeoutError) as exc:
             if self._local_until is None:
                 log.warning("rate limits are counted by this process alone until Redis answers: %s", exc or "timeout")
@@ -156,4 +168,4 @@ class SharedLimiter:
         if self._local_until is not None:
             log.info("Redis answers again: rate limits are shared by every process again")
             self._local_until = None
-        return int(micros) / _MICROS
+        return refused / _MICROS

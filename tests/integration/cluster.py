@@ -86,6 +86,7 @@ class Cluster:
         self,
         *,
         redis_url: str,
+        redis_cluster: bool = False,
         catch_up_interval: float = 3600.0,
         session_ttl_seconds: int = 86_400,
         clock: Callable[[], float] | None = None,
@@ -97,13 +98,14 @@ class Cluster:
         The periodic catch-up runs hourly unless told otherwise, so that it cannot hide what a test looks at.
         With ``clock``, the node's ChatService reads that clock instead of the real one (sessions it hands out
         expire by it); its stores, feed and bus are still the runtime's. ``rate`` is a session's messages per
-        second and burst.
+        second and burst. ``redis_cluster`` says that ``redis_url`` names a node of a Redis Cluster.
         """
         settings = Settings(
             dynamodb_endpoint=self.endpoint,
             aws_region=REGION,
             table_prefix=self.tables.users.removesuffix("Users"),
             redis_url=redis_url,
+            redis_cluster=redis_cluster,
             storage_secret="integration-tests-only",  # signs no real cookie here
             room=self.room,
             session_ttl_seconds=session_ttl_seconds,

@@ -1,6 +1,7 @@
 """Fixtures of the integration tier: real DynamoDB Local and real Redis, never moto or fakeredis.
 
 Without CHAT_TEST_DYNAMODB_ENDPOINT / CHAT_TEST_REDIS_URL the tests skip; with CHAT_REQUIRE_SERVICES=1 they fail.
+The cluster tests also need CHAT_TEST_REDIS_CLUSTER_URL, a node of ``REDIS_CLUSTER=1 scripts/services.sh start``.
 The DynamoDB Local on port 8000 and the Redis of ``scripts/services.sh`` are shared with other runs, so every test
 gets tables of its own and a room of its own (the Redis channel is named after the room). The fault tests never
 touch those shared servers: they start private ones that they may kill.
@@ -17,7 +18,7 @@ from chat.storage import Dynamo, TableNames, connect
 from tests.conftest import service_setting
 
 from .cluster import Cluster, create_tables, drop_tables, unique_room
-from .servers import REGION, RedisServer
+from .servers import REGION, RedisServer, RedisShards
 
 
 @pytest.fixture
@@ -28,6 +29,11 @@ def dynamodb_endpoint() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return service_setting("CHAT_TEST_REDIS_URL")
+
+
+@pytest.fixture
+def redis_cluster_url() -> str:
+    return service_setting("CHAT_TEST_REDIS_CLUSTER_URL")
 
 
 @pytest.fixture
@@ -69,3 +75,17 @@ def private_redis(redis_url: str, tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def private_shards(redis_cluster_url: str, tmp_path: Path) -> Iterator[RedisShards]:
+    """A running 3-primary Redis Cluster of this test's own, whose shards the test may kill and restart.
+
+    It never touches ``redis_cluster_url``: asking for it only makes these tests skip (or fail) with the rest.
+    """
+    shards = RedisShards(tmp_path)
+    try:
+        shards.start()
+        yield shards
+    finally:
+        shards.stop()

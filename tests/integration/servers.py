@@ -48,17 +48,28 @@ class _Server:
             self._process = None
 
 
-class RedisServer(_Server):
-    """A redis-server of this test's own on a free port, with nothing saved, that may be killed and restarted."""
+# as scripts/services.sh starts a cluster node: a shard down for 2 s is marked failed (not 15 s, the default), and
+# the shards that are up go on serving their slots meanwhile
+CLUSTER_OPTIONS = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+CLUSTER_OPTIONS += ("--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no")
 
-    def __init__(self, workdir: Path) -> None:
+
+class RedisServer(_Server):
+    """A redis-server of this test's own on a free port, with nothing saved, that may be killed and restarted.
+
+    With ``cluster``, a cluster node that keeps its identity and slots in ``workdir``/nodes.conf across restarts.
+    """
+
+    def __init__(self, workdir: Path, *, cluster: bool = False) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
             unavailable("redis-server is not installed (apt-get install redis-server)")
         self._executable = str(executable)
         self._workdir = workdir
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        # the cluster bus defaults to the port + 10000, which may be taken or past 65535: give it a free one too
+        self._bus_port = free_port() if cluster else None
+        self.url = f"redis://127.0.0.1:{self.port}" + ("" if cluster else "/0")
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -68,6 +79,7 @@ class RedisServer(_Server):
                 self._executable,
                 *("--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"),
                 *("--dir", str(self._workdir), "--logfile", ""),
+                *((*CLUSTER_OPTIONS, "--cluster-port", str(self._bus_port)) if self._bus_port else ()),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -81,6 +93,50 @@ class RedisServer(_Server):
             return port_open(self.port)
 
         wait_until(listening, timeout=15, interval=0.02, what=f"redis-server to listen on port {self.port}")
+
+
+class RedisShards:
+    """A Redis Cluster of this test's own: three primaries on free ports, no replicas; a shard may be killed and
+    started again, and comes back with the same slots."""
+
+    def __init__(self, workdir: Path, *, size: int = 3) -> None:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            unavailable("redis-cli is not installed (apt-get install redis-tools)")
+        self._cli = str(cli)
+        self.nodes = []
+        for i in range(size):
+            (workdir / f"node{i}").mkdir()
+            self.nodes.append(RedisServer(workdir / f"node{i}", cluster=True))
+        self.url = self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [self._cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            timeout=30,
+        )
+        self.wait_ok()
+
+    def wait_ok(self, timeout: float = 20) -> None:
+        """Wait until every node says the cluster is ok, each with the whole slot map."""
+
+        def ok(node: RedisServer) -> bool:
+            info = subprocess.run(
+                [self._cli, "-p", str(node.port), "cluster", "info"], capture_output=True, text=True, timeout=5
+            ).stdout
+            return "cluster_state:ok" in info and "cluster_slots_ok:16384" in info
+
+        wait_until(lambda: all(ok(n) for n in self.nodes), timeout=timeout, what="the cluster to be ok")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 def dynamodb_local_home() -> Path:

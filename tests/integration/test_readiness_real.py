@@ -83,7 +83,7 @@ async def test_a_frozen_redis_makes_ready_answer_503_within_about_a_second(
 async def test_an_unreachable_dynamodb_is_a_reason_of_its_own(cluster: Cluster, private_redis: RedisServer) -> None:
     node = await cluster.node(redis_url=private_redis.url)
     nowhere = connect(endpoint=f"http://127.0.0.1:{free_port()}", region=REGION, workers=1, timeout=1, attempts=1)
-    health = Health(dynamo=nowhere, table=cluster.tables.messages, redis=node.runtime.redis, bus=node.bus)
+    health = Health(dynamo=nowhere, table=cluster.tables.messages, bus=node.bus)
     try:
         readiness = await health.ready()
     finally:

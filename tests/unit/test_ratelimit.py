@@ -50,6 +50,19 @@ async def test_a_refusal_by_one_bucket_spends_from_none() -> None:
         await limiter.take([("session", FIVE)])
 
 
+async def test_in_redis_a_refusal_by_one_bucket_gives_back_what_the_others_spent() -> None:
+    # each bucket is its own script (on a cluster their keys live on different shards): the spent one is refunded
+    limiter = SharedLimiter(redis=FakeAsyncRedis(server=FakeServer()))
+    slow = Rate(per_second=0.001, burst=1)
+    await limiter.take([("address", slow)])
+    for _ in range(3):
+        with pytest.raises(RateLimited):
+            await limiter.take([("session", slow), ("address", slow)])
+    await limiter.take([("session", slow)])  # the session's one action is still there
+    with pytest.raises(RateLimited):
+        await limiter.take([("session", slow)])
+
+
 async def test_processes_sharing_redis_share_one_limit() -> None:
     server = FakeServer()
     limiters = [SharedLimiter(redis=FakeAsyncRedis(server=server)) for _ in range(2)]
