@@ -5,7 +5,8 @@ Redis shard.
     uv run python -m bench --clients 10,100,500,1000 --rate 2 --duration 20
     uv run python -m bench --smoke        # CI: a few seconds at 10 clients; exits non-zero if the harness breaks
 
-Results go to docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks.png (overwritten by every run).
+Results go to docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks.png (overwritten by every full run; a run
+of some phases, e.g. ``--only shard``, writes to bench/results/tmp/<phases>/ instead).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.memory_clients = 10
         arguments.shard_subscribers, arguments.shard_seconds = "1,10", 0.5
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
-    arguments.out = arguments.out or REPO / "docs"
+    only = [phase for phase in PHASES if phase in arguments.only.split(",")]
+    # a run of some phases only must not overwrite the full results in docs/ with a partial report
+    arguments.out = arguments.out or REPO / ("docs" if only == list(PHASES) else f"bench/results/tmp/{'-'.join(only)}")
     if arguments.idle_duration is None:
         arguments.idle_duration = max(3.0, arguments.duration / 4)
     unknown = set(arguments.ways.split(",")) - set(WAYS)
