@@ -254,7 +254,7 @@ def _shard_section(shard: dict[str, Any] | None) -> list[str]:
         "## One Redis shard",
         "",
         f"`Bus.publish` (sealed events of one chat line) from {shard['concurrency']} concurrent loops in one process "
-        f"for {shard['seconds']:.0f} s per row, to one channel that N connections subscribe to (each standing for an "
+        f"for {shard['seconds']:g} s per row, to one channel that N connections subscribe to (each standing for an "
         "app process that shows the room), held by a child process that counts what reaches them. **Shard CPU** is "
         "the redis-server's own CPU (/proc/<pid>/stat) per publish, fan-out to the N subscribers included; **ceiling** "
         "is one core divided by it: what the shard could take doing nothing else (extrapolated; Redis runs commands "
