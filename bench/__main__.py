@@ -1,10 +1,12 @@
-"""The benchmark: fan-out per way and number of clients, memory, idle CPU, history pages and the write path.
+"""The benchmark: fan-out per way and number of clients, memory, idle CPU, history pages, the write path and one
+Redis shard.
 
-    eval "$(scripts/services.sh start)"
+    eval "$(REDIS_CLUSTER=1 scripts/services.sh start)"    # the cluster only for the shard phase's SPUBLISH rows
     uv run python -m bench --clients 10,100,500,1000 --rate 2 --duration 20
     uv run python -m bench --smoke        # CI: a few seconds at 10 clients; exits non-zero if the harness breaks
 
-Results go to docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks.png (overwritten by every run).
+Results go to docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks.png (overwritten by every full run; a run
+of some phases, e.g. ``--only shard``, writes to bench/results/tmp/<phases>/ instead).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import history, procstat, report, writepath
+from . import history, procstat, report, shard, writepath
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("fanout", "memory", "write", "history")
+PHASES = ("fanout", "memory", "write", "history", "shard")
 
 
 def _numbers(text: str) -> list[int]:
@@ -59,6 +61,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--history-samples", type=int, default=200, help="calls per history measurement")
     parser.add_argument("--write-seconds", type=float, default=10.0, help="seconds of the write-path loop")
     parser.add_argument("--write-concurrency", type=int, default=32, help="concurrent senders in the write path")
+    parser.add_argument(
+        "--shard-subscribers", default="1,10,100", help="subscriber connections per shard point (default %(default)s)"
+    )
+    parser.add_argument("--shard-seconds", type=float, default=3.0, help="seconds of publishing per shard point")
+    parser.add_argument("--shard-concurrency", type=int, default=16, help="concurrent publishers in the shard phase")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy the write path")
     parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw benchmarks.png")
     parser.add_argument("--only", default=",".join(PHASES), help="phases to run (default %(default)s)")
@@ -71,8 +78,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.history_sizes, arguments.history_samples = "1000", 30
         arguments.write_seconds, arguments.profile, arguments.plot = 3.0, False, False
         arguments.memory_clients = 10
+        arguments.shard_subscribers, arguments.shard_seconds = "1,10", 0.5
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
-    arguments.out = arguments.out or REPO / "docs"
+    only = [phase for phase in PHASES if phase in arguments.only.split(",")]
+    # a run of some phases only must not overwrite the full results in docs/ with a partial report
+    arguments.out = arguments.out or REPO / ("docs" if only == list(PHASES) else f"bench/results/tmp/{'-'.join(only)}")
     if arguments.idle_duration is None:
         arguments.idle_duration = max(3.0, arguments.duration / 4)
     unknown = set(arguments.ways.split(",")) - set(WAYS)
@@ -154,6 +164,15 @@ def main(argv: list[str]) -> int:
             log("history")
             results["history"] = history.run(
                 db, tables, sizes=_numbers(arguments.history_sizes), samples=arguments.history_samples
+            )
+        if "shard" in phases:
+            results["shard"] = shard.run(
+                redis_url=backends.redis_url,
+                cluster_url=backends.redis_cluster_url,
+                subscribers=_numbers(arguments.shard_subscribers),
+                seconds=arguments.shard_seconds,
+                concurrency=arguments.shard_concurrency,
+                room=backends.room,
             )
     finally:
         drop_tables(db, tables)

@@ -6,6 +6,8 @@ import os
 import platform
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -17,6 +19,39 @@ def cpu_seconds(pid: int) -> float:
         # the command name may hold spaces and parentheses; the fields after the last ')' are fixed
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime and stime: fields 14 and 15 of the whole line
+
+
+def _command_lines() -> list[tuple[int, list[str]]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # the process ended meanwhile, or is not ours to read
+        found.append((int(entry.name), [w for w in words if w]))
+    return found
+
+
+def service_pid(marker: str) -> int | None:
+    """The pid of a local service (e.g. DynamoDB Local) by a marker in its command line."""
+    return next((pid for pid, words in _command_lines() if marker in " ".join(words)), None)
+
+
+def redis_server_pid(url: str) -> int | None:
+    """The pid of the local redis-server that ``url`` names: the one on its port, not the first one found (a
+    machine often runs a system Redis beside the test one, or several cluster nodes)."""
+    address = f":{urlsplit(url).port or 6379}"
+    for pid, words in _command_lines():
+        # redis-server shows its address in its process title: "redis-server 127.0.0.1:7001 [cluster]"
+        if (
+            words
+            and words[0].split("/")[-1].startswith("redis-server")
+            and any(w.endswith(address) for w in words[0].split() + words[1:])
+        ):
+            return pid
+    return None
 
 
 def rss_bytes(pid: int) -> int:

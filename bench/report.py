@@ -157,6 +157,15 @@ def harness_problems(results: dict[str, Any]) -> list[str]:
             problems.append("the traced memory runs did not report their allocations")
     if "history" in settings.get("only", "") and not (results.get("history") or {}).get("rooms"):
         problems.append("no history page was read")
+    if "shard" in settings.get("only", ""):
+        points = (results.get("shard") or {}).get("points") or []
+        if not points:
+            problems.append("no shard point was measured")
+        problems += [
+            f"shard: {p['command']} with {p['subscribers']} subscriber(s): nothing arrived"
+            for p in points
+            if not p["received"]
+        ]
     return problems
 
 
@@ -235,6 +244,35 @@ def _memory_section(results: dict[str, Any]) -> list[str]:
     ]
     out += [f"| `{where}` | " + " | ".join(cell(w, where) for w in ways) + " |" for where in wheres]
     return out
+
+
+def _shard_section(shard: dict[str, Any] | None) -> list[str]:
+    if not shard:
+        return []
+    return [
+        "",
+        "## One Redis shard",
+        "",
+        f"`Bus.publish` (sealed events of one chat line) from {shard['concurrency']} concurrent loops in one process "
+        f"for {shard['seconds']:g} s per row, to one channel that N connections subscribe to (each standing for an "
+        "app process that shows the room), held by a child process that counts what reaches them. **Shard CPU** is "
+        "the redis-server's own CPU (/proc/<pid>/stat) per publish, fan-out to the N subscribers included; **ceiling** "
+        "is one core divided by it: what the shard could take doing nothing else (extrapolated; Redis runs commands "
+        "on one thread). **Publisher CPU** is the publishing process's CPU per publish (sealing, redis-py).",
+        "",
+        "| server | command | subscribers | publishes/s (one process) | shard CPU per publish (µs) "
+        "| shard busy (cores) | ceiling (publishes/s) | deliveries/s at the ceiling | publisher CPU per publish (µs) "
+        "| lost | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {p['server']} ({p['address']}) | {p['command']} | {p['subscribers']} "
+            f"| {p['publishes_per_second']:,.0f} | {_f(p['server_cpu_us_per_publish'], 1)} "
+            f"| {_f(p['server_cpu_cores'], 2)} | {_f(p['ceiling_publishes_per_second'], 0)} "
+            f"| {_f(p['ceiling_deliveries_per_second'], 0)} "
+            f"| {_f(p['publisher_cpu_us_per_publish'], 1)} | {p['lost']:,} | {p['failed']:,} |"
+            for p in shard["points"]
+        ),
+    ]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -377,6 +415,7 @@ def markdown(results: dict[str, Any]) -> str:
             if str(write.get("profile", "")).endswith(".txt")
             else f"Profile: {write.get('profile', 'not taken')}.",
         ]
+    out += _shard_section(results.get("shard"))
     out += [
         "",
         "## Machine",

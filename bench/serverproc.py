@@ -29,6 +29,7 @@ class Backends:
     table_prefix: str
     room: str
     page_size: int
+    redis_cluster_url: str | None = None  # a node of a Redis Cluster, for the shard phase's SPUBLISH rows
 
     @classmethod
     def from_env(cls, *, run_id: str, page_size: int) -> Backends:
@@ -40,7 +41,8 @@ class Backends:
                 "(it sets CHAT_TEST_DYNAMODB_ENDPOINT and CHAT_TEST_REDIS_URL)"
             )
         # a room of its own: the Redis channel is shared with whatever else uses this Redis
-        return cls(endpoint, redis_url, f"bench{run_id}_", f"bench{run_id}", page_size)
+        cluster_url = os.environ.get("CHAT_TEST_REDIS_CLUSTER_URL")
+        return cls(endpoint, redis_url, f"bench{run_id}_", f"bench{run_id}", page_size, cluster_url)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -36,20 +36,6 @@ from .stats import summary
 _MEASURING = "measuring"
 
 
-def _service_pid(marker: str) -> int | None:
-    """The pid of a local service (DynamoDB Local, redis-server) by a marker in its command line."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
-            return int(entry.name)
-    return None
-
-
 def _timed(obj: Any, name: str, stage: str, times: dict[str, list[float]]) -> None:
     original: Callable[..., Awaitable[Any]] = getattr(obj, name)
 
@@ -87,8 +73,9 @@ async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> d
 
     await asyncio.gather(*(sender(s, time.monotonic() + 1.0, False) for s in sessions))  # warm-up
     stages.clear()
-    dynamo_pid = _service_pid("DynamoDBLocal")
-    redis_pid = _service_pid("redis-server")
+    dynamo_pid = procstat.service_pid("DynamoDBLocal")
+    redis_url = runtime.settings.redis_url
+    redis_pid = procstat.redis_server_pid(redis_url) if redis_url else None
     others0 = {pid: procstat.cpu_seconds(pid) for pid in (dynamo_pid, redis_pid) if pid}
     print(_MEASURING, flush=True)
     cpu0, t0 = time.process_time(), time.monotonic()
