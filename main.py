@@ -82,7 +82,7 @@ def mount(runtime: Runtime) -> None:
     install_styles()
     chat_page(
         service=runtime.service,
-        broadcaster=Broadcaster(runtime.feed, metrics=metrics),
+        broadcaster=Broadcaster(runtime.hub, lobby_id=runtime.service.lobby.id, metrics=metrics),
         cookies=cookies,
         metrics=metrics,
         trusted_proxies=settings.trusted_proxies,

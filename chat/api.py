@@ -4,23 +4,25 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from .cookies import COOKIE_NAME, SessionCookies
-from .errors import ChatError, Conflict, InvalidInput, NotLoggedIn, RateLimited, Unavailable
+from .errors import ChatError, Conflict, InvalidInput, NotFound, NotLoggedIn, RateLimited, Unavailable
 from .json_body import MAX_BODY_BYTES, JsonBodyRoute
 from .models import Message, Session
 from .proxies import TrustedProxies, address_of, secure_cookies
-from .service import ChatService
+from .rooms import Room
+from .service import UNREAD_CAP, ChatService
 
 # every kind in chat/errors.py's tree has its status here (a unit test walks the tree)
 STATUS: dict[type[ChatError], int] = {
     InvalidInput: 422,
     Conflict: 409,
+    NotFound: 404,
     NotLoggedIn: 401,
     RateLimited: 429,
     Unavailable: 503,
@@ -86,6 +88,26 @@ class PageOut(BaseModel):
     next_before: str | None = Field(description="Pass as `before` for the next older page; null at the start.")
 
 
+class RoomBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=1000, description="1 to 40 letters, digits, spaces, _ - .")
+
+
+class RoomOut(BaseModel):
+    id: str = Field(description="The room's id, as in `/api/rooms/{room}/messages`; its name's case fold.")
+    name: str
+    path: str = Field(description="The room's page: `/` for the lobby, `/r/<id>` for any other.")
+
+
+class RoomsOut(BaseModel):
+    rooms: list[RoomOut] = Field(description="The lobby first, then every room by name.")
+    unread: dict[str, int] = Field(
+        description=f"Messages the session has not seen, by room id, counted up to {UNREAD_CAP} (rooms with none "
+        "are left out)."
+    )
+
+
 class ErrorOut(BaseModel):
     detail: str
 
@@ -94,14 +116,20 @@ def _message_out(message: Message) -> MessageOut:
     return MessageOut(**message.to_json())
 
 
+def _room_out(room: Room, lobby: str) -> RoomOut:
+    return RoomOut(**room.to_json(lobby))
+
+
 def build_router(service: ChatService, *, cookies: SessionCookies, proxies: TrustedProxies) -> APIRouter:
     """The API routes under /api, bound to ``service``; ``cookies`` signs the browsers' sign-in cookie, and
     ``proxies`` says whose X-Forwarded-* headers tell the client's address and scheme."""
     router = APIRouter(prefix="/api", tags=["chat"], route_class=JsonBodyRoute)
     bearer = HTTPBearer(auto_error=False)
     errors: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (401, 409, 422, 429, 503)}
+    in_room = {**errors, 404: {"model": ErrorOut, "description": "There is no such room."}}
     with_body = {
         **errors,
+        404: {"model": ErrorOut, "description": "There is no such room."},
         400: {"model": ErrorOut, "description": "The body is not valid UTF-8 JSON."},
         413: {"model": ErrorOut, "description": f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."},
         415: {"model": ErrorOut, "description": "The body is not `application/json`."},
@@ -132,25 +160,67 @@ def build_router(service: ChatService, *, cookies: SessionCookies, proxies: Trus
         await service.logout(session)
         return Response(status_code=204)
 
+    Before = Annotated[str | None, Query(max_length=64, description="A `next_before` from the previous page.")]
+    Limit = Annotated[int | None, Query(ge=1, le=service.limits.max_page_size)]
+    RoomId = Annotated[str, Path(max_length=200, description="The room's `id` (see GET /api/rooms).")]
+
+    async def page_of(room: str, before: str | None, limit: int | None) -> PageOut:
+        page = await service.history(room, before=before, limit=limit)
+        return PageOut(messages=[_message_out(m) for m in page.messages], next_before=page.cursor)
+
+    async def post_to(room: str, body: PostBody, session: Session, request: Request) -> MessageOut:
+        address = address_of(request, proxies)
+        return _message_out(await service.send(session, body.text, room=room, nonce=body.nonce, address=address))
+
     @router.get("/messages", responses=errors)
     async def history(
-        _session: Annotated[Session, Depends(current_session)],
-        before: Annotated[
-            str | None, Query(max_length=64, description="A `next_before` from the previous page.")
-        ] = None,
-        limit: Annotated[int | None, Query(ge=1, le=service.limits.max_page_size)] = None,
+        _session: Annotated[Session, Depends(current_session)], before: Before = None, limit: Limit = None
     ) -> PageOut:
-        """One page of history (needs a live session), newest page first, messages oldest first within the page."""
-        page = await service.history(before=before, limit=limit)
-        return PageOut(messages=[_message_out(m) for m in page.messages], next_before=page.cursor)
+        """One page of the lobby's history (needs a live session), newest page first, oldest first within it."""
+        return await page_of(service.lobby.id, before, limit)
 
     @router.post("/messages", status_code=201, responses=with_body)
     async def post(
         body: PostBody, session: Annotated[Session, Depends(current_session)], request: Request
     ) -> MessageOut:
-        """Post a message; it appears live in every chat view."""
-        address = address_of(request, proxies)
-        return _message_out(await service.send(session, body.text, nonce=body.nonce, address=address))
+        """Post a message to the lobby; it appears live in every chat view of the lobby."""
+        return await post_to(service.lobby.id, body, session, request)
+
+    @router.get("/rooms", responses=errors)
+    async def rooms(session: Annotated[Session, Depends(current_session)]) -> RoomsOut:
+        """Every room (the lobby first), and how many messages of each the session has not seen."""
+        listed = await service.rooms()
+        lobby = service.lobby.id
+        unread = await service.unread(session, listed)
+        return RoomsOut(rooms=[_room_out(r, lobby) for r in listed], unread=unread)
+
+    @router.post("/rooms", status_code=201, responses={**with_body, 200: {"model": RoomOut}})
+    async def create_room(
+        body: RoomBody, session: Annotated[Session, Depends(current_session)], response: Response
+    ) -> RoomOut:
+        """Make a room (201), or get the room that has this name already (200). A name that looks like another
+        room's is refused (409) with that room's name."""
+        room, created = await service.create_room(session, body.name)
+        if not created:
+            response.status_code = 200
+        return _room_out(room, service.lobby.id)
+
+    @router.get("/rooms/{room}/messages", responses=in_room)
+    async def room_history(
+        room: RoomId,
+        _session: Annotated[Session, Depends(current_session)],
+        before: Before = None,
+        limit: Limit = None,
+    ) -> PageOut:
+        """One page of a room's history, as for the lobby."""
+        return await page_of(room, before, limit)
+
+    @router.post("/rooms/{room}/messages", status_code=201, responses=with_body)
+    async def room_post(
+        room: RoomId, body: PostBody, session: Annotated[Session, Depends(current_session)], request: Request
+    ) -> MessageOut:
+        """Post a message to a room; it appears live in every chat view of that room."""
+        return await post_to(room, body, session, request)
 
     @router.post("/session/cookie", status_code=204, responses=with_body)
     async def set_cookie(

@@ -6,6 +6,7 @@
     │   └── InvalidText
     ├── Conflict                (the request contradicts what is stored, e.g. a reused nonce; 409)
     │   └── NameTaken           (a live session holds the name)
+    ├── NotFound                (no such room; 404)
     ├── NotLoggedIn             (unknown, expired or ended session; 401)
     ├── RateLimited             (too many messages; 429 with Retry-After)
     └── Unavailable             (a backend cannot be reached; 503)
@@ -47,6 +48,10 @@ class Conflict(ChatError):
 
 class NameTaken(Conflict):
     """Another live session holds this name."""
+
+
+class NotFound(ChatError):
+    """What the request names does not exist (a room)."""
 
 
 class NotLoggedIn(ChatError):

@@ -1,11 +1,17 @@
-"""Events on the bus: plain JSON objects with a ``type`` and an ``op``, serialized in one place."""
+"""Events on the bus: plain JSON objects with a ``type`` and an ``op``, serialized in one place.
+
+A room's channel carries its messages; the activity channel carries what every process needs whatever rooms it
+shows: room activity (coalesced), new rooms, read markers and ended sessions. ``origin`` names the process that
+published an event it has already applied itself.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .models import Message
+from .models import Message, is_message_key
+from .rooms import Room
 
 Event = dict[str, Any]
 
@@ -16,6 +22,20 @@ def message_added(message: Message) -> Event:
 
 def session_ended(digest: str) -> Event:
     return {"type": "session", "op": "end", "session": digest}
+
+
+def activity(rooms: dict[str, tuple[str, int]], *, origin: str) -> Event:
+    """Rooms with new messages: room -> [newest key, how many]."""
+    return {"type": "activity", "op": "rooms", "origin": origin, "rooms": {r: list(v) for r, v in rooms.items()}}
+
+
+def reads(marks: list[tuple[str, str, str]], *, origin: str) -> Event:
+    """Read markers that moved: [reader, room, key] each."""
+    return {"type": "read", "op": "marks", "origin": origin, "marks": [list(m) for m in marks]}
+
+
+def room_added(room: Room, *, origin: str) -> Event:
+    return {"type": "room", "op": "add", "origin": origin, "room": {"id": room.id, "name": room.name}}
 
 
 def encode(event: Event) -> str:
@@ -35,3 +55,33 @@ def message_of(event: Event) -> Message | None:
     if event["type"] == "message" and event["op"] == "add":
         return Message.from_json(event["message"])
     return None
+
+
+def activity_of(event: Event) -> dict[str, tuple[str, int]]:
+    """The rooms of an activity event; ValueError for anything malformed."""
+    rooms: dict[str, tuple[str, int]] = {}
+    for room, (newest, count) in dict(event["rooms"]).items():
+        if not isinstance(room, str) or not isinstance(newest, str) or not is_message_key(newest):
+            raise ValueError("not a room's activity")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError("not a count of messages")
+        rooms[room] = (newest, count)
+    return rooms
+
+
+def reads_of(event: Event) -> list[tuple[str, str, str]]:
+    """The read markers of a read event; ValueError for anything malformed."""
+    marks: list[tuple[str, str, str]] = []
+    for reader, room, key in event["marks"]:
+        if not all(isinstance(value, str) for value in (reader, room, key)) or not is_message_key(key):
+            raise ValueError("not a read marker")
+        marks.append((reader, room, key))
+    return marks
+
+
+def room_of(event: Event) -> Room:
+    data = event["room"]
+    room_id, name = data["id"], data["name"]
+    if not isinstance(room_id, str) or not isinstance(name, str):
+        raise ValueError("not a room")
+    return Room(id=room_id, name=name)

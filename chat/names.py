@@ -17,7 +17,7 @@ import unicodedata
 from functools import cache
 
 from .confusables import is_default_ignorable, skeleton
-from .errors import InvalidName
+from .errors import InvalidInput, InvalidName
 
 NAME_MIN_LENGTH = 2
 NAME_MAX_LENGTH = 32
@@ -79,13 +79,9 @@ def _name_char_ok(char: str, previous: str | None) -> bool:
     return category.startswith("M") and previous is not None and unicodedata.category(previous)[0] in "LM"
 
 
-def check_name(raw: str) -> str:
-    """Return the trimmed display form of a user name, or raise InvalidName saying why."""
-    name = unicodedata.normalize("NFC", raw.strip())
-    if len(name) < NAME_MIN_LENGTH:
-        raise InvalidName(f"A name needs at least {NAME_MIN_LENGTH} characters.")
-    if len(name) > NAME_MAX_LENGTH:
-        raise InvalidName(f"A name can have at most {NAME_MAX_LENGTH} characters.")
+def check_characters(name: str, *, noun: str, error: type[InvalidInput] = InvalidName) -> None:
+    """Raise ``error`` unless ``name`` (NFC, trimmed) has only letters, digits, single spaces and _ - ., and at least
+    one letter or digit; ``noun`` says what is named ("A name", "A room name")."""
     previous: str | None = None
     for char in name:
         # default-ignorable characters are drawn as nothing, and some of them are letters (U+3164 HANGUL FILLER)
@@ -95,12 +91,22 @@ def check_name(raw: str) -> str:
             category = unicodedata.category(char)
             visible = not invisible and char.isprintable() and not char.isspace() and not category.startswith("M")
             shown = repr(char) if visible else f"U+{ord(char):04X}"
-            raise InvalidName(f"A name can only have letters, digits, spaces and _ - . (not {shown}).")
+            raise error(f"{noun} can only have letters, digits, spaces and _ - . (not {shown}).")
         previous = char
     if "  " in name:
-        raise InvalidName("A name cannot have two spaces in a row.")
+        raise error(f"{noun} cannot have two spaces in a row.")
     if not any(unicodedata.category(char)[0] == "L" or unicodedata.category(char) == "Nd" for char in name):
-        raise InvalidName("A name needs at least one letter or digit.")
+        raise error(f"{noun} needs at least one letter or digit.")
+
+
+def check_name(raw: str) -> str:
+    """Return the trimmed display form of a user name, or raise InvalidName saying why."""
+    name = unicodedata.normalize("NFC", raw.strip())
+    if len(name) < NAME_MIN_LENGTH:
+        raise InvalidName(f"A name needs at least {NAME_MIN_LENGTH} characters.")
+    if len(name) > NAME_MAX_LENGTH:
+        raise InvalidName(f"A name can have at most {NAME_MAX_LENGTH} characters.")
+    check_characters(name, noun="A name")
     if _is_reserved(name):
         raise InvalidName(f"A name like {name!r} is reserved for the service. Pick another one.")
     return name

@@ -4,21 +4,55 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
+from collections.abc import Callable
+from typing import Any
 
 from .bus import Bus, derive_key
+from .directory import RoomDirectory
 from .embedded import CREDENTIALS, EmbeddedServers
-from .feed import RoomFeed
+from .errors import ChatError
 from .health import Health
+from .hub import Hub
 from .metrics import Metrics
-from .ratelimit import SharedLimiter
+from .ratelimit import Limiter, SharedLimiter
 from .service import ChatService, Limits
 from .settings import Settings
-from .storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
+from .storage import Dynamo, MarkerStore, MessageStore, RoomStore, TableNames, UserStore, connect, ensure_tables
 from .subscription import RedisClient, open_client
 
 log = logging.getLogger(__name__)
 
 _BACKEND_NAMES = {"redis": "Redis", "dynamodb": "DynamoDB"}
+
+
+def assemble(
+    *,
+    db: Dynamo,
+    tables: TableNames,
+    bus: Bus,
+    settings: Settings,
+    limiter: Limiter | None = None,
+    metrics: Metrics | None = None,
+    clock: Callable[[], float] = time.time,
+    **hub_options: Any,
+) -> ChatService:
+    """The service and its hub on these backends: the one place that puts the parts together (the runtime and
+    the tests both use it). ``hub_options`` go to the Hub (linger, intervals, memory size)."""
+    metrics = metrics or Metrics()
+    messages = MessageStore(db=db, tables=tables)
+    hub = Hub(store=messages, bus=bus, metrics=metrics, **hub_options)
+    return ChatService(
+        users=UserStore(db=db, tables=tables),
+        messages=messages,
+        markers=MarkerStore(db=db, tables=tables),
+        directory=RoomDirectory(store=RoomStore(db=db, tables=tables), lobby_id=settings.room),
+        hub=hub,
+        metrics=metrics,
+        limits=Limits.from_settings(settings),
+        limiter=limiter,
+        clock=clock,
+    )
 
 
 class Runtime:
@@ -48,22 +82,20 @@ class Runtime:
         self.storage_secret = settings.storage_secret or self._generated_secret()
         self.bus = Bus(
             redis=self.redis,
-            room=settings.room,
             namespace=settings.table_prefix,
             key=derive_key(self.storage_secret),
             metrics=self.metrics,
         )
-        messages = MessageStore(db=self.dynamo, tables=self.tables)
-        self.feed = RoomFeed(room=settings.room, store=messages, bus=self.bus, metrics=self.metrics)
         self.health = Health(dynamo=self._probe_dynamo, table=self.tables.messages, bus=self.bus)
-        self.service = ChatService(
-            users=UserStore(db=self.dynamo, tables=self.tables),
-            messages=messages,
-            feed=self.feed,
-            metrics=self.metrics,
-            limits=Limits.from_settings(settings),
+        self.service = assemble(
+            db=self.dynamo,
+            tables=self.tables,
+            bus=self.bus,
+            settings=settings,
             limiter=SharedLimiter(redis=self.redis, namespace=settings.table_prefix),
+            metrics=self.metrics,
         )
+        self.hub = self.service.hub
 
     def _generated_secret(self) -> str:
         log.warning(
@@ -76,8 +108,13 @@ class Runtime:
         ensure_tables(self.dynamo, self.tables)
 
     async def start(self) -> None:
-        """Start the Redis subscriber and the periodic catch-up; log whether each backend answered."""
-        await self.feed.start(catch_up_interval=self.settings.catchup_interval_seconds)
+        """Start the Redis subscriber, the periodic catch-up and the read markers; log whether each backend answered."""
+        try:
+            await self.service.directory.ensure_lobby()
+        except ChatError as exc:  # the lobby works without its row; only look-alikes of its name go unchecked
+            log.warning("start-up check: could not record the lobby as a room (%s)", exc)
+        await self.hub.start(catch_up_interval=self.settings.catchup_interval_seconds)
+        self.service.reads.start()
         for backend, problem in (await self.health.backends()).items():
             if problem is None:
                 log.info("start-up check: %s answered", _BACKEND_NAMES[backend])
@@ -86,8 +123,9 @@ class Runtime:
 
     async def stop(self) -> None:
         self.health.drain()  # already, when a signal started the stop; not when the app stops itself
-        await self.feed.flush(within=2.0)  # announcements under way go out before the connections close
-        await self.feed.stop()
+        await self.service.reads.stop()  # read markers still pending are written
+        await self.hub.flush(within=2.0)  # announcements under way go out before the connections close
+        await self.hub.stop()
         self.dynamo.close()
         self._probe_dynamo.close()
         if self.embedded is not None:

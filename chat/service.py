@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import BusUnavailable, InvalidInput, InvalidName, NotLoggedIn
-from .feed import RoomFeed, floor_before
+from .directory import RoomDirectory
+from .errors import BusUnavailable, InvalidInput, InvalidName, NotFound, NotLoggedIn
+from .hub import Hub, floor_before
 from .metrics import Metrics
 from .models import (
     Draft,
@@ -18,6 +20,7 @@ from .models import (
     clean_text,
     is_message_key,
     is_nonce,
+    key_prefix,
     new_author_id,
     new_nonce,
     new_session_token,
@@ -25,15 +28,17 @@ from .models import (
 )
 from .names import check_name, name_key
 from .ratelimit import Bucket, Limiter, LocalLimiter, Rate
+from .reading import ReadTracker
+from .rooms import Room, check_room_name
 from .settings import Settings
-from .storage import MessageStore, Page, UserStore
+from .storage import MarkerStore, MessageStore, Page, UserStore
 
 log = logging.getLogger(__name__)
 
 
 # the API's largest page, unless the configured page is larger still
 _MAX_PAGE_SIZE = 100
-# how long a post may rely on the last read of its session; a logout anywhere forgets it at once through the feed,
+# how long a post may rely on the last read of its session; a logout anywhere forgets it at once through the hub,
 # so this only matters while Redis is unreachable
 _SESSION_RECHECK_SECONDS = 2.0
 
@@ -72,19 +77,26 @@ class Limits:
         )
 
 
+# an unread count stops here: the list shows "99+"
+UNREAD_CAP = 100
+# the read marker of every room a session has not opened: where the session began
+_SINCE_JOINING = "*"
+
 # sessions remembered as live (one small entry each); past this the oldest checks are forgotten
 _CHECKED_SESSIONS = 100_000
 
 
 class ChatService:
-    """The one conversation: sessions, posting and reading. Knows nothing of NiceGUI or HTTP."""
+    """Sessions, rooms, posting and reading. Knows nothing of NiceGUI or HTTP."""
 
     def __init__(
         self,
         *,
         users: UserStore,
         messages: MessageStore,
-        feed: RoomFeed,
+        markers: MarkerStore,
+        directory: RoomDirectory,
+        hub: Hub,
         limits: Limits,
         limiter: Limiter | None = None,
         clock: Callable[[], float] = time.time,
@@ -92,7 +104,10 @@ class ChatService:
     ) -> None:
         self._users = users
         self._messages = messages
-        self.feed = feed
+        self._markers = markers
+        self.directory = directory
+        self.hub = hub
+        self.reads = ReadTracker(store=markers, hub=hub)
         self.limits = limits
         self._clock = clock
         self._metrics = metrics or Metrics()
@@ -101,11 +116,11 @@ class ChatService:
         self._address_rate = Rate(per_second=limits.address_rate_per_second, burst=limits.address_rate_burst)
         self._join_rate = Rate(per_second=limits.joins_per_minute / 60, burst=limits.join_burst)
         self._checked: dict[str, tuple[Session, float]] = {}  # token digest -> (live session, when it was read)
-        feed.on_every_session_end(self._forget_session)
+        hub.on_every_session_end(self._forget_session)
 
     @property
-    def room(self) -> str:
-        return self.feed.room
+    def lobby(self) -> Room:
+        return self.directory.lobby
 
     @property
     def users(self) -> UserStore:
@@ -135,6 +150,9 @@ class ChatService:
         )
         await self._users.claim(session)
         log.info("session started for author %s", session.author_id)
+        # rooms the session never opened count as read up to now: what is new since joining is unread
+        joined = f"{key_prefix(self.hub.now())}#{'0' * 16}"
+        self.reads.mark(session.author_id, _SINCE_JOINING, joined, expires_at=session.expires_at)
         return session
 
     async def resume(self, token: str, *, name: str | None = None) -> Session:
@@ -160,22 +178,22 @@ class ChatService:
         await self._users.release(session)
         log.info("session ended for author %s", session.author_id)
         try:
-            await self.feed.announce_session_end(session.token)
+            await self.hub.announce_session_end(session.token)
         except BusUnavailable as exc:  # other processes' tabs notice at their next action instead
             log.warning("could not announce the end of a session: %s", exc)
 
     # -- messages --------------------------------------------------------------------------------------
-    def prepare(self, session: Session, raw_text: str, *, nonce: str | None = None) -> Draft:
+    def prepare(self, session: Session, raw_text: str, *, room: str | None = None, nonce: str | None = None) -> Draft:
         """Check the text, without storing it; posting the same draft again (same ``nonce``) stores it once.
 
-        ``nonce`` is the sender's idempotency id for this message (a new one when None). The server, not the
-        sender, decides where the message sits in time, when it stores it.
+        ``room`` is the room's id (the lobby when None); ``nonce`` the sender's idempotency id for this message (a
+        new one when None). The server, not the sender, decides where the message sits in time, when it stores it.
         """
         text = clean_text(raw_text, max_length=self.limits.max_message_length)
         if nonce is not None and not is_nonce(nonce):
             raise InvalidInput("That message id is not valid: use 8 to 64 letters, digits, _ or -.")
         return Draft(
-            room=self.room,
+            room=self.lobby.id if room is None else room,
             author=session.name,
             author_id=session.author_id,
             text=text,
@@ -190,8 +208,9 @@ class ChatService:
         started = time.perf_counter()
         # check: the session is still live (another tab may have logged out) and within the rate limits
         live = await self._live(session)
-        if draft.author_id != live.author_id or draft.room != self.room:
+        if draft.author_id != live.author_id:
             raise InvalidInput("That message belongs to someone else.")
+        await self.room(draft.room)  # NotFound for a room that does not exist
         buckets: list[Bucket] = [("post:" + session_digest(live.token), self._session_rate)]
         if address is not None:
             buckets.append(("post-from:" + address, self._address_rate))
@@ -200,38 +219,100 @@ class ChatService:
         message = await self._messages.put(draft)
         self._metrics.stored.inc()
         # announce: only now that it is stored, without waiting for Redis; a lost announcement is repaired
-        self.feed.announce(message)
+        self.hub.announce(message)
+        self.reads.mark(live.author_id, message.room, message.key, expires_at=live.expires_at)  # one's own is read
         self._metrics.post_seconds.observe(time.perf_counter() - started)
         return message
 
     async def send(
-        self, session: Session, raw_text: str, *, nonce: str | None = None, address: str | None = None
+        self,
+        session: Session,
+        raw_text: str,
+        *,
+        room: str | None = None,
+        nonce: str | None = None,
+        address: str | None = None,
     ) -> Message:
         """prepare, then post."""
-        return await self.post(session, self.prepare(session, raw_text, nonce=nonce), address=address)
+        return await self.post(session, self.prepare(session, raw_text, room=room, nonce=nonce), address=address)
 
-    async def history(self, *, before: str | None = None, limit: int | None = None) -> Page:
-        """One page of messages older than ``before`` (the newest when None), oldest first."""
+    async def history(self, room: str, *, before: str | None = None, limit: int | None = None) -> Page:
+        """One page of ``room``'s messages older than ``before`` (the newest when None), oldest first."""
         size = self.limits.page_size if limit is None else limit
         if not 1 <= size <= self.limits.max_page_size:
             raise InvalidInput(f"A page holds 1 to {self.limits.max_page_size} messages.")
         if before is not None and not is_message_key(before):
             raise InvalidInput("That cursor is not valid.")
-        return await self._messages.page(self.room, limit=size, before=before)
+        await self.room(room)
+        return await self._messages.page(room, limit=size, before=before)
 
-    async def since(self, key: str | None) -> list[Message]:
-        """What a reader whose newest message is ``key`` may have missed (from a little before it: the reader
-        drops what it has), from this process's memory when it reaches back that far."""
-        recent = self.feed.since(key)
+    async def since(self, room: str, key: str | None) -> list[Message]:
+        """What a reader of ``room`` whose newest message is ``key`` may have missed (from a little before it: the
+        reader drops what it has), from this process's memory when it reaches back that far."""
+        recent = self.hub.since(room, key)
         if recent is not None:
             return recent
-        messages, _ = await self._messages.after(self.room, floor_before(key, now=self.feed.now()))
+        messages, _ = await self._messages.after(room, floor_before(key, now=self.hub.now()))
         return messages
+
+    # -- rooms -----------------------------------------------------------------------------------------
+    async def rooms(self) -> list[Room]:
+        """The room list: the lobby, then every other room by name."""
+        return await self.directory.rooms()
+
+    async def room(self, room: str) -> Room:
+        """The room with id ``room``; NotFound when there is none."""
+        found = await self.directory.get(room)
+        if found is None:
+            raise NotFound("There is no room with that name. Create it with New room.")
+        return found
+
+    async def create_room(self, session: Session, raw_name: str) -> tuple[Room, bool]:
+        """The room called ``raw_name``: made now (True), or the one that has that name already (False).
+
+        InvalidRoomName for a name that breaks the rules, RoomLookAlike for one that looks like another room's.
+        """
+        name = check_room_name(raw_name)
+        live = await self._live(session)
+        await self._limiter.take([("room:" + session_digest(live.token), self._session_rate)])
+        room, created = await self.directory.create(name, created_by=live.author_id)
+        if created:
+            log.info("room created by author %s", live.author_id)
+            self.hub.announce_room(room)
+        return room, created
+
+    def mark_read(self, session: Session, room: str, key: str) -> None:
+        """The session has seen ``room`` up to ``key``: every tab of it clears the room's unread count."""
+        if is_message_key(key):
+            self.reads.mark(session.author_id, room, key, expires_at=session.expires_at)
+
+    async def unread(self, session: Session, rooms: list[Room]) -> dict[str, int]:
+        """How many messages of each room the session has not seen, up to UNREAD_CAP; rooms with none are left out.
+
+        One Query for the session's markers; a count Query only for rooms that have something new.
+        """
+        markers = await self._markers.of_reader(session.author_id)
+        since_joining = markers.get(_SINCE_JOINING, "")
+        counts: dict[str, int] = {}
+
+        async def count(room: str) -> None:
+            newest = self.hub.newest(room)
+            if newest is None:
+                newest = await self._messages.newest_key(room)
+                if newest is None:
+                    return
+                self.hub.learn_newest(room, newest)
+            marker = markers.get(room, since_joining)
+            if newest > marker:
+                counts[room] = await self._messages.count_after(room, marker, limit=UNREAD_CAP)
+
+        await asyncio.gather(*(count(room.id) for room in rooms))
+        return {room: n for room, n in counts.items() if n > 0}
 
     async def _live(self, session: Session) -> Session:
         """``resume`` for posting: a session read less than ``session_recheck_seconds`` ago is not read again.
 
-        Halves the DynamoDB calls of a busy sender. The feed drops the remembered session as soon as it ends in
+        Halves the DynamoDB calls of a busy sender. The hub drops the remembered session as soon as it ends in
         any process, so only a logout while this process cannot hear Redis goes unseen, for that long at most.
         """
         digest = session_digest(session.token)

@@ -1,64 +1,107 @@
-"""The hot path: each batch of new messages is serialized once and sent in one Socket.IO emit to a room
-that holds the socket of every chat view in this process.
+"""The hot path: the hub's one sink. Each batch of a room's new messages is serialized once and sent in one
+Socket.IO emit to a room that holds the socket of every chat view of that chat room in this process.
 
-Building elements or calling a method per client costs far more than one room emit (see
-docs/benchmarks.md); the per-view work left here is a dictionary update on the view's bounded model.
-A socket that was away asks for what it missed when it joins again (the ack of the join event).
+Building elements or calling a method per client costs far more than one room emit (see docs/benchmarks.md); the
+per-view work left here is a dictionary update on the view's bounded model. The room list's counts travel the same
+way: one coalesced emit to every view of the process, whatever the number of rooms. A socket that was away asks for
+what it missed when it joins again (the ack of the join event).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from nicegui import background_tasks, core
 
-from chat.feed import RoomFeed
+from chat.hub import Hub
 from chat.metrics import Metrics
 from chat.models import Message
+from chat.rooms import Room
 
 log = logging.getLogger(__name__)
 
 MESSAGES_EVENT = "sinchchat_messages"
+ACTIVITY_EVENT = "sinchchat_activity"
+ROOM_EVENT = "sinchchat_room"
 JOIN_EVENT = "sinchchat_join"
-
+_EVERY_VIEW = "sinchchat:views"
+# the room list's counts reach the tabs at most this often, however many processes report activity
+ACTIVITY_EMIT_INTERVAL = 0.5
 
 # about six pages of every view's default limit: the history most open tabs show, shared by all of them
 _SHARED_PAYLOADS = 2000
 
 
+def socket_room(room: str) -> str:
+    """The Socket.IO room of the chat views that show ``room``."""
+    return f"sinchchat:r:{room}"
+
+
 class View(Protocol):
+    room: str
+    author_id: str
+    session_digest: str
+
     def accept(self, payload: list[dict[str, Any]]) -> None:
         """Take new stored messages into the view's model."""
 
     def after(self, key: str | None) -> list[dict[str, Any]]:
         """The stored messages the view holds newer than ``key``."""
 
+    def read(self, room: str, key: str) -> None:
+        """The view's session has read ``room`` up to ``key`` (maybe in another tab)."""
+
+    def session_ended(self) -> None:
+        """The view's session has ended (maybe in another tab or process)."""
+
 
 class Broadcaster:
-    """One per process: the RoomFeed's only listener, and the registry of the chat views it feeds."""
+    """One per process: the registry of chat views, by chat room, author and session, and the emits to them."""
 
-    def __init__(self, feed: RoomFeed, *, metrics: Metrics) -> None:
-        self.room = f"sinchchat:{feed.room}"
+    def __init__(self, hub: Hub, *, lobby_id: str, metrics: Metrics) -> None:
+        self._hub = hub
+        self._lobby_id = lobby_id
         self._metrics = metrics
         metrics.count_tabs(lambda: self.view_count)
         self._views: dict[str, View] = {}  # by NiceGUI client id: one chat view per page
+        self._by_room: dict[str, set[str]] = {}
+        self._by_author: dict[str, set[str]] = {}
+        self._by_session: dict[str, set[str]] = {}
         self._payloads: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        feed.subscribe(self._on_messages)
+        self._activity: dict[str, list[Any]] = {}  # room -> [newest key, count] not yet emitted
+        self._activity_emit: asyncio.TimerHandle | None = None
+        hub.attach(self)
         core.sio.on(JOIN_EVENT, handler=self._on_join)
 
     @property
     def view_count(self) -> int:
         return len(self._views)
 
+    def views_of(self, room: str) -> int:
+        return len(self._by_room.get(room, ()))
+
     def register(self, client_id: str, view: View) -> None:
+        self.unregister(client_id)
         self._views[client_id] = view
+        for index, key in ((self._by_room, view.room), (self._by_author, view.author_id)):
+            index.setdefault(key, set()).add(client_id)
+        self._by_session.setdefault(view.session_digest, set()).add(client_id)
+        if len(self._by_room[view.room]) == 1:
+            self._hub.open_room(view.room)
 
     def unregister(self, client_id: str) -> None:
-        self._views.pop(client_id, None)
+        view = self._views.pop(client_id, None)
+        if view is None:
+            return
+        _discard(self._by_author, view.author_id, client_id)
+        _discard(self._by_session, view.session_digest, client_id)
+        if not _discard(self._by_room, view.room, client_id):
+            self._hub.close_room(view.room)
 
     def payloads(self, messages: Iterable[Message]) -> list[dict[str, Any]]:
         """The messages as the browser gets them, one shared dict per key for every view of the process.
@@ -77,24 +120,63 @@ class Broadcaster:
             out.append(data)
         return out
 
-    def _on_messages(self, messages: list[Message]) -> None:
+    # -- what the hub hands over ---------------------------------------------------------------------
+    def on_messages(self, room: str, messages: list[Message]) -> None:
         arrived = time.perf_counter()  # the hub calls this at once with what reached it
         payload = self.payloads(messages)  # once for every view of the process
-        for view in list(self._views.values()):
-            try:
-                view.accept(payload)
-            except Exception:
-                log.exception("a chat view failed to take new messages")
-        background_tasks.create(self._emit(payload, arrived, len(messages)), name="broadcast messages")
+        self._each(self._by_room.get(room, ()), lambda view: view.accept(payload))
+        background_tasks.create(self._emit(room, payload, arrived, len(messages)), name="broadcast messages")
 
-    async def _emit(self, payload: list[dict[str, Any]], arrived: float, count: int) -> None:
-        await core.sio.emit(MESSAGES_EVENT, payload, room=self.room)
+    async def _emit(self, room: str, payload: list[dict[str, Any]], arrived: float, count: int) -> None:
+        await core.sio.emit(MESSAGES_EVENT, payload, room=socket_room(room))
         waited = time.perf_counter() - arrived
         for _ in range(count):  # one observation per message, whatever the batching
             self._metrics.emit_seconds.observe(waited)
 
+    def on_activity(self, rooms: dict[str, tuple[str, int]]) -> None:
+        for room, (newest, count) in rooms.items():
+            current = self._activity.get(room)
+            if current is None:
+                self._activity[room] = [newest, count]
+            else:
+                current[0], current[1] = max(current[0], newest), current[1] + count
+        if self._activity_emit is None:
+            loop = asyncio.get_running_loop()
+            self._activity_emit = loop.call_later(ACTIVITY_EMIT_INTERVAL, self._emit_activity)
+
+    def _emit_activity(self) -> None:
+        self._activity_emit = None
+        activity, self._activity = self._activity, {}
+        if activity and self._views:
+            background_tasks.create(core.sio.emit(ACTIVITY_EVENT, activity, room=_EVERY_VIEW), name="room activity")
+
+    def on_read(self, reader: str, room: str, key: str) -> None:
+        # a view that shows the room knows what it shows; only the session's other tabs need telling
+        readers = (c for c in self._by_author.get(reader, ()) if c not in self._by_room.get(room, ()))
+        self._each(readers, lambda view: view.read(room, key))
+
+    def on_room(self, room: Room) -> None:
+        if self._views:
+            data = room.to_json(self._lobby_id)
+            background_tasks.create(core.sio.emit(ROOM_EVENT, data, room=_EVERY_VIEW), name="new room")
+
+    def on_session_end(self, digest: str) -> None:
+        self._each(self._by_session.get(digest, ()), lambda view: view.session_ended())
+
+    def _each(self, client_ids: Iterable[str], call: Callable[[View], None]) -> None:
+        for client_id in list(client_ids):
+            view = self._views.get(client_id)
+            if view is None:
+                continue
+            try:
+                call(view)
+            except Exception:
+                # one broken view must never stop the others
+                log.exception("a chat view failed to take an update")
+
+    # -- sockets -----------------------------------------------------------------------------------------
     async def _on_join(self, sid: str, data: Any) -> list[dict[str, Any]] | None:
-        """A chat view's socket asks to receive the room; the answer is what it missed, or None to retry."""
+        """A chat view's socket asks to receive its room; the answer is what it missed, or None to retry."""
         if not isinstance(data, dict):
             return None
         client_id = data.get("client_id")
@@ -105,5 +187,18 @@ class Broadcaster:
         view = self._views.get(client_id)
         if view is None:
             return None
-        await core.sio.enter_room(sid, self.room)
+        await core.sio.enter_room(sid, socket_room(view.room))
+        await core.sio.enter_room(sid, _EVERY_VIEW)
         return view.after(newest if isinstance(newest, str) else None)
+
+
+def _discard(index: dict[str, set[str]], key: str, client_id: str) -> bool:
+    """Remove ``client_id`` under ``key``; whether any is left there."""
+    ids = index.get(key)
+    if ids is None:
+        return False
+    ids.discard(client_id)
+    if not ids:
+        del index[key]
+        return False
+    return True

@@ -2,12 +2,46 @@
 // messages as data. Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
 export default {
   template: `
-    <div class="sc-panel">
+    <div class="sc-panel" :class="{ 'sc-menu-open': menuOpen }">
+      <nav aria-label="Rooms" class="sc-rooms" id="sc-rooms">
+        <div class="sc-rooms-head">Rooms</div>
+        <a
+          v-for="r in roomList"
+          :key="r.id"
+          :href="r.path"
+          class="sc-room"
+          :aria-current="r.id === room.id ? 'page' : null"
+          :title="badge(r.id) ? badge(r.id) + ' unread' : null"
+        >
+          <span class="sc-room-name">{{ r.name }}</span>
+          <span v-if="badge(r.id)" class="sc-unread">{{ badge(r.id) }}</span>
+        </a>
+        <button v-if="!creating" type="button" class="sc-new-room" @click="startCreate">New room</button>
+        <form v-else class="sc-room-form" @submit.prevent="create">
+          <label class="sc-room-label">
+            Room name
+            <input ref="roomName" v-model="roomName" maxlength="80" autocomplete="off" class="sc-room-input"
+              :aria-invalid="roomError ? 'true' : 'false'" @keydown.esc="cancelCreate" @input="roomError = null" />
+          </label>
+          <div v-if="roomError" class="sc-error text-sm" role="alert">{{ roomError }}</div>
+          <div class="row gap-2 no-wrap">
+            <button type="submit" class="sc-create" :disabled="submitting">Create</button>
+            <button type="button" class="sc-cancel" @click="cancelCreate">Cancel</button>
+          </div>
+        </form>
+      </nav>
       <div class="sc-bar row items-center justify-between no-wrap">
-        <div class="text-lg font-semibold">sinchchat</div>
+        <div class="row items-center gap-2 no-wrap sc-title">
+          <button type="button" class="sc-menu" aria-label="Rooms" aria-controls="sc-rooms"
+            :aria-expanded="menuOpen ? 'true' : 'false'" @click="menuOpen = !menuOpen">
+            <span aria-hidden="true">☰</span><span v-if="unreadTotal" class="sc-unread">{{ unreadTotal }}</span>
+          </button>
+          <span class="text-slate-500 sc-brand">sinchchat</span>
+          <h1 class="sc-room-title text-lg font-semibold">{{ room.name }}</h1>
+        </div>
         <div class="row items-center gap-3 no-wrap">
           <div class="sc-me text-slate-600">{{ name }}</div>
-          <q-btn flat dense label="Log out" @click="$emit('logout')" />
+          <q-btn flat dense no-caps label="Log out" @click="$emit('logout')" />
         </div>
       </div>
       <div ref="scroller" class="sc-list">
@@ -41,9 +75,33 @@ export default {
     me: String,
     limit: Number,
     more: Boolean,
+    room: Object,
+    rooms: Array,
+    unread: Object,
   },
   data() {
-    return { items: [...(this.messages || [])], hasMore: this.more, loading: false };
+    return {
+      items: [...(this.messages || [])],
+      hasMore: this.more,
+      loading: false,
+      roomList: [...(this.rooms || [])],
+      counts: { ...(this.unread || {}) },
+      // per room: the newest key heard of, and how far this session has read (from other tabs)
+      heard: {},
+      readUpTo: {},
+      menuOpen: false,
+      creating: false,
+      submitting: false,
+      roomName: "",
+      roomError: null,
+    };
+  },
+  computed: {
+    unreadTotal() {
+      let total = 0;
+      for (const r of this.roomList) if (r.id !== this.room.id) total += this.counts[r.id] || 0;
+      return total > 99 ? "99+" : total;
+    },
   },
   // a panel created by the Join button reaches the browser before its first page is read: the props follow
   watch: {
@@ -57,11 +115,15 @@ export default {
   mounted() {
     this.scrollToBottom();
     this.onMessages = (messages) => this.add(messages);
+    this.onActivity = (rooms) => this.activity(rooms);
+    this.onRoom = (room) => this.addRoom(room);
     this.joinTries = 0;
     // the page's socket is created after its elements mount, and comes back with a new id after a reconnect
     const attach = () => {
       if (!window.socket) return (this.attachTimer = setTimeout(attach, 20));
       window.socket.on("sinchchat_messages", this.onMessages);
+      window.socket.on("sinchchat_activity", this.onActivity);
+      window.socket.on("sinchchat_room", this.onRoom);
       this.onConnect = () => this.join();
       window.socket.on("connect", this.onConnect);
       if (window.socket.connected) this.join();
@@ -72,9 +134,63 @@ export default {
     clearTimeout(this.attachTimer);
     clearTimeout(this.joinTimer);
     window.socket?.off("sinchchat_messages", this.onMessages);
+    window.socket?.off("sinchchat_activity", this.onActivity);
+    window.socket?.off("sinchchat_room", this.onRoom);
     window.socket?.off("connect", this.onConnect);
   },
   methods: {
+    badge(roomId) {
+      if (roomId === this.room.id) return "";
+      const n = this.counts[roomId] || 0;
+      return n > 99 ? "99+" : n > 0 ? String(n) : "";
+    },
+    // rooms with new messages somewhere: room -> [newest key, how many]
+    activity(rooms) {
+      for (const [roomId, [newest, count]] of Object.entries(rooms)) {
+        if (roomId === this.room.id) continue;
+        if (newest > (this.heard[roomId] || "")) this.heard[roomId] = newest;
+        if (newest <= (this.readUpTo[roomId] || "")) continue; // read in another tab already
+        this.counts[roomId] = (this.counts[roomId] || 0) + count;
+      }
+    },
+    // this session read the room up to key in another tab
+    read(roomId, key) {
+      if (key > (this.readUpTo[roomId] || "")) this.readUpTo[roomId] = key;
+      if (key >= (this.heard[roomId] || "")) this.counts[roomId] = 0;
+    },
+    addRoom(room) {
+      if (this.roomList.some((r) => r.id === room.id)) return;
+      const [lobby, ...others] = this.roomList;
+      others.push(room);
+      others.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: "base" }));
+      this.roomList = [lobby, ...others];
+    },
+    startCreate() {
+      this.creating = true;
+      this.roomError = null;
+      this.$nextTick(() => this.$refs.roomName?.focus());
+    },
+    cancelCreate() {
+      this.creating = false;
+      this.submitting = false;
+      this.roomName = "";
+      this.roomError = null;
+    },
+    create() {
+      const name = this.roomName.trim();
+      if (!name) {
+        this.roomError = "A room name needs at least 1 character.";
+        return;
+      }
+      this.submitting = true;
+      this.$emit("create_room", name);
+    },
+    // the server did not make the room; it says why (on success it takes the page to the room)
+    roomRefused(error) {
+      this.submitting = false;
+      this.roomError = error;
+      this.$nextTick(() => this.$refs.roomName?.focus());
+    },
     loadMore() {
       if (this.loading) return;
       this.loading = true;

@@ -1,4 +1,5 @@
-"""The chat panel element (top bar, Load more, messages): keeps a bounded, key-ordered copy of what its browser shows.
+"""The chat panel element (room list, top bar, Load more, messages): keeps a bounded, key-ordered copy of what its
+browser shows.
 
 One element per tab, where separate NiceGUI elements for the bar and the buttons would each cost a few KiB of
 server memory per connected tab (see docs/benchmarks.md).
@@ -41,18 +42,33 @@ START_TEXT = "This is the start of the conversation."
 class ChatPanel(ui.element, component="chat_panel.js"):
     """Shows messages oldest to newest; new ones go to the browser as data, never as new elements.
 
-    Events: ``load_more``, ``logout`` and ``retry`` (with the key of a failed message of the reader's).
+    Events: ``load_more``, ``logout``, ``retry`` (with the key of a failed message of the reader's) and
+    ``create_room`` (with the name typed). ``room`` and ``rooms`` are rooms as ``Room.to_json`` makes them;
+    ``unread`` counts by room id.
     """
 
-    def __init__(self, *, name: str, me: str, limit: int) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        me: str,
+        limit: int,
+        room: dict[str, str],
+        rooms: list[dict[str, str]],
+        unread: dict[str, int],
+    ) -> None:
         super().__init__()
         self._limit = limit
         self._keys: list[str] = []
         self._items: dict[str, dict[str, Any]] = {}
         self._more = False
+        self._room_names = [r["name"] for r in rooms]
         self._props["name"] = name
         self._props["me"] = me
         self._props["limit"] = limit
+        self._props["room"] = room
+        self._props["rooms"] = rooms
+        self._props["unread"] = unread
         self._props["messages"] = ()
         self._props["more"] = False
 
@@ -83,6 +99,9 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         return [
             *super()._displayed_contents(only_visible=only_visible),
             "sinchchat",
+            self._props["room"]["name"],
+            *self._room_names,
+            "New room",
             self._props["name"],
             "Log out",
             "Load more" if self._more else START_TEXT,
@@ -152,6 +171,14 @@ class ChatPanel(ui.element, component="chat_panel.js"):
             self._keys.remove(key)
         self._merge([stored])
         self.run_method("confirm", key, stored)
+
+    def read(self, room: str, key: str) -> None:
+        """The reader's session has read ``room`` up to ``key`` elsewhere: its unread count goes."""
+        self.run_method("read", room, key)
+
+    def room_refused(self, error: str) -> None:
+        """Show why the room typed in New room was not made."""
+        self.run_method("roomRefused", error)
 
     def prepend(self, payload: list[dict[str, Any]]) -> None:
         """Insert older messages above, keeping the reader's place (the dicts are shared, as for show)."""

@@ -1,18 +1,20 @@
-"""The chat view: the chat panel (who is here, Load more, the messages) and the composer."""
+"""The chat view: the chat panel (the room list, the room's bar, Load more, the messages) and the composer."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import background_tasks, ui
 
 from chat.errors import ChatError, NotLoggedIn
-from chat.feed import floor_before
+from chat.hub import floor_before
 from chat.metrics import Metrics
-from chat.models import Draft, Session
+from chat.models import Draft, Session, session_digest
+from chat.rooms import Room
 from chat.service import ChatService
 
 from .broadcast import Broadcaster
@@ -21,9 +23,12 @@ from .composer import Composer
 
 log = logging.getLogger(__name__)
 
+# while a view shows new messages, its session's read marker moves at most this often (and when it closes)
+READ_MARK_SECONDS = 5.0
+
 
 class ChatView:
-    """One browser tab's view of the conversation, fed by the process's RoomFeed."""
+    """One browser tab's view of one room, fed by the process's broadcaster."""
 
     def __init__(
         self,
@@ -32,15 +37,24 @@ class ChatView:
         broadcaster: Broadcaster,
         metrics: Metrics,
         session: Session,
+        room: Room,
+        rooms: list[Room],
+        unread: dict[str, int],
         view_limit: int,
         on_logout: Callable[[], Awaitable[None]],
         on_session_end: Callable[[], Awaitable[None]],
+        on_create_room: Callable[[str], Awaitable[None]],
         address: str | None = None,
     ) -> None:
         self._service = service
         self._broadcaster = broadcaster
         self._metrics = metrics
         self._session = session
+        self.room = room.id
+        self.author_id = session.author_id
+        self.session_digest = session_digest(session.token)
+        self._marked_at = 0.0
+        self._unmarked = False
         self._address = address  # the browser's, for the limits per address
         self._on_session_end = on_session_end
         # the reader's messages not stored yet, by provisional key: "~" sorts after every stored key, and the
@@ -51,26 +65,35 @@ class ChatView:
         self._posting = asyncio.Lock()
         self._unsubscribe: list[Callable[[], None]] = []
         self._loading = False
-        self.panel = ChatPanel(name=session.name, me=session.author_id, limit=view_limit).mark("messages")
+        lobby = service.lobby.id
+        self.panel = ChatPanel(
+            name=session.name,
+            me=session.author_id,
+            limit=view_limit,
+            room=room.to_json(lobby),
+            rooms=[r.to_json(lobby) for r in rooms],
+            unread=unread,
+        ).mark("messages")
         self.panel.on("load_more", self._load_more)
         self.panel.on("logout", on_logout)
         self.panel.on("retry", lambda e: self._retry(str(e.args)))
-        self.composer = Composer(max_length=service.limits.max_message_length, on_send=self._send)
+        self.panel.on("create_room", lambda e: on_create_room(str(e.args)))
+        self.composer = Composer(room=room.id, max_length=service.limits.max_message_length, on_send=self._send)
 
     async def start(self) -> None:
         """Load the newest page, then follow the room; call before the page is sent."""
-        page = await self._service.history()
+        page = await self._service.history(self.room)
         self.panel.show(self._broadcaster.payloads(page.messages), more=page.cursor is not None)
         client = self.panel.client
         self._broadcaster.register(client.id, self)
-        self._unsubscribe = [
-            lambda: self._broadcaster.unregister(client.id),
-            self._service.feed.watch_session(self._session.token, self._session_ended),
-        ]
+        self._unsubscribe = [lambda: self._broadcaster.unregister(client.id)]
         client.on_delete(self.close)
         await self._catch_up()  # anything stored between the page read and the registration
+        self._mark_read()
 
     def close(self) -> None:
+        if self._unsubscribe and self._unmarked:
+            self._mark_read()  # what arrived since the last mark was seen too
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
@@ -79,10 +102,28 @@ class ChatView:
     def accept(self, payload: list[dict[str, Any]]) -> None:
         """New stored messages for the model (the Broadcaster sends them to the browser)."""
         self.panel.accept(payload)
+        self._unmarked = True
+        if time.monotonic() - self._marked_at >= READ_MARK_SECONDS:
+            self._mark_read()
+
+    def _mark_read(self) -> None:
+        newest = self.panel.newest_key
+        self._marked_at = time.monotonic()
+        self._unmarked = False
+        if newest is not None:
+            self._service.mark_read(self._session, self.room, newest)
+
+    def read(self, room: str, key: str) -> None:
+        """The session read ``room`` up to ``key`` in another tab: the room list here clears its count."""
+        self.panel.read(room, key)
+
+    def session_ended(self) -> None:
+        """The session ended, in this tab or another one: show the login form."""
+        background_tasks.create(self._session_ended_async(), name="session ended")
 
     def after(self, key: str | None) -> list[dict[str, Any]]:
         """What a browser whose newest message is ``key`` may lack: from a little before it (it drops duplicates)."""
-        return self.panel.after(None if key is None else floor_before(key, now=self._service.feed.now()))
+        return self.panel.after(None if key is None else floor_before(key, now=self._service.hub.now()))
 
     async def _catch_up(self) -> None:
         """What was stored while the first page was read: the overlap may bring older messages, and while older
@@ -91,7 +132,7 @@ class ChatView:
         if newest is None:
             return
         try:
-            missed = await self._service.since(newest)
+            missed = await self._service.since(self.room, newest)
         except ChatError as exc:
             log.warning("catch-up for a view failed: %s", exc)
             return
@@ -104,7 +145,7 @@ class ChatView:
         self._loading = True
         more = True
         try:
-            page = await self._service.history(before=self.panel.oldest_key)
+            page = await self._service.history(self.room, before=self.panel.oldest_key)
             self.panel.prepend(self._broadcaster.payloads(page.messages))
             more = page.cursor is not None
         except ChatError as exc:
@@ -115,7 +156,8 @@ class ChatView:
 
     # -- writing ---------------------------------------------------------------------------------------
     async def _send(self, text: str, nonce: str) -> None:
-        draft = self._service.prepare(self._session, text, nonce=nonce)  # InvalidText: refused, the box gets it back
+        # InvalidText: refused, the box gets it back
+        draft = self._service.prepare(self._session, text, room=self.room, nonce=nonce)
         self._typed += 1
         key = f"~{self._typed:09d}.{draft.nonce}"
         self._pending[key] = draft
@@ -147,9 +189,6 @@ class ChatView:
         self.panel.confirm(key, self._broadcaster.payloads([message])[0])
 
     # -- session ---------------------------------------------------------------------------------------
-    def _session_ended(self) -> None:
-        background_tasks.create(self._session_ended_async(), name="session ended")
-
     async def _session_ended_async(self) -> None:
         self.close()
         await self._on_session_end()

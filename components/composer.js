@@ -12,23 +12,31 @@ function newNonce() {
 }
 
 // what is typed but not sent survives a reload of the page (NiceGUI reloads a page whose server side was dropped
-// while it was offline); sessionStorage: this tab only, gone with the tab
-const DRAFT = "sinchchat:draft";
+// while it was offline); sessionStorage: this tab only, gone with the tab; one draft per room
+const DRAFT = "sinchchat:draft:";
 
-function readDraft() {
+function readDraft(room) {
   try {
-    return sessionStorage.getItem(DRAFT) || "";
+    return sessionStorage.getItem(DRAFT + room) || "";
   } catch {
     return ""; // storage refused (privacy settings): no draft
   }
 }
 
-function keepDraft(text) {
+function keepDraft(room, text) {
   try {
-    if (text) sessionStorage.setItem(DRAFT, text);
-    else sessionStorage.removeItem(DRAFT);
+    if (text) sessionStorage.setItem(DRAFT + room, text);
+    else sessionStorage.removeItem(DRAFT + room);
   } catch {
     // storage refused or full: the text is still in the box
+  }
+}
+
+function forgetDrafts() {
+  try {
+    for (const key of Object.keys(sessionStorage)) if (key.startsWith(DRAFT)) sessionStorage.removeItem(key);
+  } catch {
+    // storage refused: nothing was kept
   }
 }
 
@@ -58,18 +66,20 @@ export default {
   props: {
     placeholder: String,
     maxlength: Number,
+    room: String,
   },
   data() {
-    return { text: readDraft(), error: null };
+    return { text: readDraft(this.room), error: null };
   },
   watch: {
     text(value) {
-      keepDraft(value);
+      keepDraft(this.room, value);
     },
   },
-  // the box goes when the person logs out (a reload unmounts nothing): the next person in this tab starts empty
+  // the box goes when the person logs out (a reload or a room's link unmounts nothing): the next person in this
+  // tab starts empty, in every room
   unmounted() {
-    keepDraft("");
+    forgetDrafts();
   },
   methods: {
     onEnter(event) {

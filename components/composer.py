@@ -27,9 +27,10 @@ class Composer(ui.element, component="composer.js"):
     to refuse the text: the browser then puts it back (unless something new was typed) with the reason under it.
     """
 
-    def __init__(self, *, max_length: int, on_send: Callable[[str, str], Awaitable[None]]) -> None:
+    def __init__(self, *, room: str, max_length: int, on_send: Callable[[str, str], Awaitable[None]]) -> None:
         super().__init__()
         self._on_send = on_send
+        self._props["room"] = room  # a draft is kept per room
         self._props["placeholder"] = PLACEHOLDER
         # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
         # anything between the limit and that cap is refused with a message and given back to the box

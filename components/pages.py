@@ -1,4 +1,5 @@
-"""The chat page: the login form, or the chat view of the session the browser's cookie names."""
+"""The chat pages, ``/`` (the lobby) and ``/r/<room>``: the login form, or the room's chat view for the session the
+browser's cookie names."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import json
 import logging
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
 from nicegui import Client, ui
 
 from chat.cookies import COOKIE_NAME, SessionCookies
-from chat.errors import ChatError, NotLoggedIn, Unavailable
+from chat.errors import ChatError, NotFound, NotLoggedIn, Unavailable
 from chat.metrics import Metrics
 from chat.models import Session
 from chat.proxies import TrustedProxies, address_of
+from chat.rooms import Room, room_id
 from chat.service import ChatService
 
 from .broadcast import Broadcaster
@@ -55,16 +58,44 @@ def chat_page(
     trusted_proxies: TrustedProxies,
     view_limit: int,
 ) -> None:
-    """Serve the chat page at ``/``; ``view_limit`` is how many messages one tab holds at most."""
+    """Serve the lobby at ``/`` and every room at ``/r/<room>``; ``view_limit`` is how many messages one tab holds."""
 
     @ui.page("/")
-    async def index(request: Request) -> None:
+    async def lobby(request: Request) -> None:
+        await room_page(request, service.lobby.id)
+
+    @ui.page("/r/{path_id}")
+    async def room(request: Request, path_id: str) -> RedirectResponse | None:
+        canonical = room_id(path_id)  # /r/General is the room "general", /r/lobby the lobby at /
+        if canonical != path_id or canonical == service.lobby.id:
+            return RedirectResponse(Room(id=canonical, name="").path(service.lobby.id), status_code=308)
+        await room_page(request, path_id)
+        return None
+
+    async def room_page(request: Request, room_id: str) -> None:
         root = frame()
         client = ui.context.client  # the page's; the element an event came from may be gone when it is used
         address = address_of(request, trusted_proxies)
+        try:
+            shown = await service.room(room_id)
+        except NotFound:
+            shown = None
+        except Unavailable as exc:
+            with root:
+                ui.label(exc.message).classes("m-auto text-amber-700").mark("unavailable")
+            return
+        if shown is None:
+            ui.page_title("No such room · sinchchat")
+            with root, ui.card().classes("m-auto w-80").mark("no-room"):
+                ui.label("There is no room with that name.").classes("text-lg font-semibold")
+                ui.label("Open the lobby and make it with New room.").classes("text-slate-500")
+                ui.link("Go to the lobby", "/")
+            return
+        ui.page_title("sinchchat" if shown.id == service.lobby.id else f"{shown.name} · sinchchat")
 
         async def show_login(notice: str | None = None) -> None:
             root.clear()
+            root.classes(remove="sc-chat")
             with root:
                 login_form(on_join=join, notice=notice)
 
@@ -78,19 +109,45 @@ def chat_page(
             await _cookie(client, "POST", token=session.token, name=session.name)
 
         async def show_chat(session: Session) -> None:
+            assert shown is not None
+            rooms = await service.rooms()
+            if all(r.id != shown.id for r in rooms):
+                rooms.append(shown)  # a room past the list's length is still listed where it is open
+            try:
+                unread = await service.unread(session, [r for r in rooms if r.id != shown.id])
+            except Unavailable as exc:  # the room works without its counts
+                log.warning("could not count unread messages: %s", exc)
+                unread = {}
             root.clear()
+            root.classes(add="sc-chat")
             with root:
                 view = ChatView(
                     service=service,
                     broadcaster=broadcaster,
                     metrics=metrics,
                     session=session,
+                    room=shown,
+                    rooms=rooms,
+                    unread=unread,
                     view_limit=view_limit,
                     on_logout=lambda: logout(session),
                     on_session_end=lambda: show_login("You have logged out."),
+                    on_create_room=lambda name: create_room(session, view, name),
                     address=address,
                 )
             await view.start()
+
+        async def create_room(session: Session, view: ChatView, name: str) -> None:
+            try:
+                made, _ = await service.create_room(session, name)
+            except NotLoggedIn:
+                await show_login("Your session has ended. Join again.")
+                return
+            except ChatError as exc:
+                metrics.refused(exc)
+                view.panel.room_refused(exc.message)
+                return
+            ui.navigate.to(made.path(service.lobby.id))
 
         async def logout(session: Session) -> None:
             try:

@@ -15,11 +15,12 @@ from moto import mock_aws
 
 from chat.bus import Bus, derive_key
 from chat.cookies import SessionCookies
-from chat.feed import RECENT_MESSAGES, RoomFeed
 from chat.ratelimit import Limiter
-from chat.service import ChatService, Limits
+from chat.room_memory import RECENT_MESSAGES
+from chat.runtime import assemble
+from chat.service import ChatService
 from chat.settings import Settings
-from chat.storage import Dynamo, MessageStore, TableNames, UserStore, connect, ensure_tables
+from chat.storage import Dynamo, TableNames, connect, ensure_tables
 from chat.webapp import install_api
 
 # what every process of a test deployment seals its bus events with
@@ -93,19 +94,20 @@ def make_service(
     limiter: Limiter | None = None,
     clock: Callable[[], float] = time.time,
     recent_size: int = RECENT_MESSAGES,
+    linger: float = 0,
     **settings: int | float,
 ) -> ChatService:
-    """A service in the lobby whose limits come from ``Settings(**settings)``; its feed keeps ``recent_size``
-    messages in memory."""
-    messages = MessageStore(db=db, tables=tables)
-    feed = RoomFeed(room="lobby", store=messages, bus=bus, recent_size=recent_size)
-    return ChatService(
-        users=UserStore(db=db, tables=tables),
-        messages=messages,
-        feed=feed,
-        limits=Limits.from_settings(Settings(**settings)),  # type: ignore[arg-type]
+    """A service whose limits come from ``Settings(**settings)``, assembled as the runtime assembles it; its hub
+    keeps ``recent_size`` messages of a room in memory and lets go of a room ``linger`` seconds after its last view."""
+    return assemble(
+        db=db,
+        tables=tables,
+        bus=bus,
+        settings=Settings(**settings),  # type: ignore[arg-type]
         limiter=limiter,
         clock=clock,
+        recent_size=recent_size,
+        linger=linger,
     )
 
 
@@ -124,7 +126,7 @@ def api_app(service: ChatService, settings: Settings | None = None) -> FastAPI:
 @pytest.fixture
 async def memory_service(memory_db: Dynamo, tables: TableNames, redis_server: FakeServer) -> AsyncIterator[ChatService]:
     """A started ChatService on moto and fakeredis."""
-    service = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY))
-    await service.feed.start(catch_up_interval=3600)
+    service = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY))
+    await service.hub.start(catch_up_interval=3600)
     yield service
-    await service.feed.stop()
+    await service.hub.stop()
