@@ -38,6 +38,12 @@ NONCE_TTL_SECONDS = 86_400
 _FINISH_TRIES = 5
 # the attribute of a tombstone: where the message that was to be stored at its key went instead
 MOVED_TO = "MovedTo"
+# the length of every message key: "YYYY-MM-DDTHH:MM:SS.mmmZ" "#" and 16 hex digits
+_KEY_LENGTH = 41
+# what DynamoDB can tell of a message without reading it out: not a tombstone, and a key of a key's length
+_COUNTED = "attribute_not_exists(#moved) AND size(CreatedAt) = :length"
+# items the newest-key lookup reads per page: enough to step over a few tombstones in one round trip
+_NEWEST_PAGE = 10
 
 
 class _Exists(Exception):
@@ -106,7 +112,8 @@ class Page:
 
 
 class MessageStore:
-    """Append-only messages: idempotent writes, newest-first pages, and reads after a key for catch-up."""
+    """Append-only messages: idempotent writes, newest-first pages, reads after a key for catch-up, and counts
+    after a key for unread badges."""
 
     def __init__(self, *, db: Dynamo, tables: TableNames, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -269,3 +276,69 @@ class MessageStore:
         items = response.get("Items", [])
         more = "LastEvaluatedKey" in response and bool(items)
         return _messages(items), (_string(items[-1], "CreatedAt") if more else None)
+
+    async def count_after(self, room: str, key: str, *, limit: int) -> int:
+        """How many messages have a key greater than ``key``, counting at most ``limit`` (an unread count).
+
+        Select=COUNT Queries, each asking for no more items than are left to count: at most ``limit`` items plus
+        the tombstones and malformed items met on the way are read, however long the room. DynamoDB drops tombstones
+        and items whose key is not a key's length; a hand-written item with a well-shaped key of an impossible
+        date (month 99) would still be counted, though page() skips it. Eventually consistent, at half the price:
+        a message stored a moment ago may be counted a moment later.
+        """
+        counted = 0
+        start: dict[str, Any] | None = None
+        values = {":room": {"S": room}, ":length": {"N": str(_KEY_LENGTH)}}
+        condition = "PartitionKey = :room"
+        if key:  # "" (nothing read yet) is before every key, and DynamoDB refuses an empty key value
+            values[":key"] = {"S": key}
+            condition += " AND CreatedAt > :key"
+        while room and counted < limit:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": condition,
+                "FilterExpression": _COUNTED,
+                "ExpressionAttributeNames": {"#moved": MOVED_TO},
+                "ExpressionAttributeValues": values,
+                "Select": "COUNT",
+                # Limit bounds the items read, before the filter: a page never reads more than is left to count
+                "Limit": limit - counted,
+            }
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            response = await self._db.run(self._db.client.query, **args)
+            counted += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return min(counted, limit)
+
+    async def newest_key(self, room: str) -> str | None:
+        """The key of the newest message in ``room`` (strongly consistent), None when it holds none.
+
+        Tombstones are dropped by DynamoDB, malformed keys here; pages go on until a message is found.
+        """
+        start: dict[str, Any] | None = None
+        while room:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "PartitionKey = :room",
+                "FilterExpression": "attribute_not_exists(#moved)",
+                "ProjectionExpression": "CreatedAt",
+                "ExpressionAttributeNames": {"#moved": MOVED_TO},
+                "ExpressionAttributeValues": {":room": {"S": room}},
+                "ScanIndexForward": False,
+                "ConsistentRead": True,
+                "Limit": _NEWEST_PAGE,
+            }
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            response = await self._db.run(self._db.client.query, **args)
+            for item in response.get("Items", []):
+                key = _string(item, "CreatedAt")
+                if is_message_key(key):
+                    return key
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return None
