@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from chat.errors import Conflict, InvalidInput, RoomLookAlike
 from chat.storage import Dynamo, RoomRecord, RoomStore, TableNames, ensure_tables
@@ -145,3 +146,40 @@ async def test_list_follows_pages_that_dynamodb_ends_at_one_megabyte(
     # each page asks only for what is still missing
     asked = [page.params["Limit"] for page in pages]
     assert asked == [11 - sum(len(q.answer["Items"]) for q in pages[:n]) for n in range(len(pages))]
+
+
+class Cancelled:
+    """Answers the first ``times`` TransactWriteItems calls as DynamoDB does when concurrent transactions on the
+    same items cancel each other, before anything is sent: the race that moto's one storage thread never runs."""
+
+    def __init__(self, db: Dynamo, times: int) -> None:
+        self.left = times
+        self.calls = 0
+        db.client.meta.events.register("before-call.dynamodb.TransactWriteItems", self)
+
+    def __call__(self, **_: object) -> tuple[AWSResponse, dict[str, object]] | None:
+        self.calls += 1
+        if self.left == 0:
+            return None  # sent for real
+        self.left -= 1
+        answer = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+        }
+        return AWSResponse("http://dynamodb", 400, {}, None), answer
+
+
+async def test_a_create_cancelled_by_a_concurrent_one_tries_again(rooms: RoomStore, memory_db: Dynamo) -> None:
+    cancelled = Cancelled(memory_db, times=2)
+    room, created = await create(rooms, "General")
+    assert created
+    assert cancelled.calls == 3
+    assert await rooms.get("general") == room
+
+
+async def test_a_create_cancelled_every_time_gives_up_with_a_conflict(rooms: RoomStore, memory_db: Dynamo) -> None:
+    cancelled = Cancelled(memory_db, times=100)
+    with pytest.raises(Conflict, match="creating a room with this name right now"):
+        await create(rooms, "General")
+    assert cancelled.calls == 5
+    assert await rooms.get("general") is None
