@@ -136,9 +136,12 @@ async def test_count_after_skips_tombstones_and_malformed_keys_within_its_bound(
     keys = await put_all(messages, 20)
     for i in range(0, 20, 2):  # a tombstone just after every other message
         tombstone(memory_db, tables, keys[i][:-1] + ("0" if keys[i][-1] == "f" else "f"))
-    plant(memory_db, tables, key=keys[5] + "\n", text="a trailing newline")
-    plant(memory_db, tables, key="garbage", text="not a key")
-    assert await messages.count_after("lobby", "", limit=100) == 20
+    plant(memory_db, tables, key=keys[9] + "\n", text="between a key and the next one")
+    plant(memory_db, tables, key="garbage", text="after every key")
+    plant(memory_db, tables, key="٢٠٢٦-01-01T00:00:00.000Z#0123456789abcdef", text="Arabic-Indic digits, after too")
+    # DynamoDB allows no filter on a key: the item between keys[9] and keys[10] counts from before it ...
+    assert await messages.count_after("lobby", "", limit=100) == 21
+    # ... but not from keys[9] itself, where the unread count of a reader who saw keys[9] starts
     assert await messages.count_after("lobby", keys[9], limit=100) == 10
     with watched(memory_db) as calls:
         assert await messages.count_after("lobby", "", limit=15) == 15
@@ -147,7 +150,22 @@ async def test_count_after_skips_tombstones_and_malformed_keys_within_its_bound(
     assert [call.params["Limit"] for call in pages] == [
         15 - sum(c.answer["Count"] for c in pages[:n]) for n in range(len(pages))
     ]
-    assert sum(call.answer["ScannedCount"] for call in pages) <= 15 + 10 + 2
+    assert sum(call.answer["ScannedCount"] for call in pages) <= 15 + 10
+
+
+async def test_count_after_is_exact_where_a_key_suffix_runs_out(
+    messages: MessageStore, memory_db: Dynamo, tables: TableNames
+) -> None:
+    last_of_a_millisecond = "2026-05-01T12:00:00.999Z#ffffffffffffffff"
+    first_of_the_next = "2026-05-01T12:00:01.000Z#0000000000000000"
+    for key in (last_of_a_millisecond, first_of_the_next):
+        plant(memory_db, tables, key=key, text=key)
+    assert await messages.count_after("lobby", "2026-05-01T12:00:00.999Z#fffffffffffffffe", limit=10) == 2
+    assert await messages.count_after("lobby", last_of_a_millisecond, limit=10) == 1
+    assert await messages.count_after("lobby", first_of_the_next, limit=10) == 0
+    plant(memory_db, tables, key="9999-12-31T23:59:59.999Z#ffffffffffffffff", text="the last key there can be")
+    assert await messages.count_after("lobby", first_of_the_next, limit=10) == 1
+    assert await messages.count_after("lobby", "9999-12-31T23:59:59.999Z#ffffffffffffffff", limit=10) == 0
 
 
 async def test_newest_key_steps_over_tombstones_and_malformed_keys(
