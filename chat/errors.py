@@ -5,7 +5,8 @@
     │   ├── InvalidName
     │   └── InvalidText
     ├── Conflict                (the request contradicts what is stored, e.g. a reused nonce; 409)
-    │   └── NameTaken           (a live session holds the name)
+    │   ├── NameTaken           (a live session holds the name)
+    │   └── RoomLookAlike       (another room's name looks the same)
     ├── NotFound                (no such room; 404)
     ├── NotLoggedIn             (unknown, expired or ended session; 401)
     ├── RateLimited             (too many messages; 429 with Retry-After)
@@ -20,6 +21,10 @@ with ``raise StorageUnavailable(...) from exc``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the storage imports this module; the record is only named here
+    from .storage.rooms import RoomRecord
 
 
 class ChatError(Exception):
@@ -48,6 +53,15 @@ class Conflict(ChatError):
 
 class NameTaken(Conflict):
     """Another live session holds this name."""
+
+
+class RoomLookAlike(Conflict):
+    """A new room's name looks like the name of the room ``existing``; two such rooms would be mistaken for each
+    other, so the second one is refused and the person is shown the first."""
+
+    def __init__(self, existing: RoomRecord) -> None:
+        super().__init__(f"That name is too similar to the room '{existing.name}'. Pick another one.")
+        self.existing = existing
 
 
 class NotFound(ChatError):

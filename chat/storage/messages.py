@@ -20,13 +20,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..errors import Conflict, StorageUnavailable
-from ..models import Draft, KeyClock, Message, is_message_key
+from ..models import Draft, KeyClock, Message, is_message_key, key_prefix, key_time
 from .client import Dynamo, error_code
 from .schema import TTL_ATTRIBUTE, TableNames
 
@@ -38,6 +38,11 @@ NONCE_TTL_SECONDS = 86_400
 _FINISH_TRIES = 5
 # the attribute of a tombstone: where the message that was to be stored at its key went instead
 MOVED_TO = "MovedTo"
+# no message key sorts after this one; what does (letters, other scripts' digits) was written by hand
+_LAST_KEY = "9999-12-31T23:59:59.999Z#ffffffffffffffff"
+_SUFFIX_AT = len("YYYY-MM-DDTHH:MM:SS.mmmZ#")
+# items the newest-key lookup reads per page: enough to step over a few tombstones in one round trip
+_NEWEST_PAGE = 10
 
 
 class _Exists(Exception):
@@ -89,6 +94,20 @@ def _messages(items: list[dict[str, Any]]) -> list[Message]:
     return found
 
 
+def _first_after(key: str) -> str:
+    """The smallest key a message after ``key`` can have. Every message key has one shape, so after a message key
+    ``> key`` is ``>= _first_after(key)``, which leaves out the malformed keys in between (``key`` and a newline)."""
+    moment = key_time(key)
+    if moment is None:  # not a message key, "" for nothing read yet; every message key starts with a digit
+        return max(key, "0")
+    if key >= _LAST_KEY:  # nothing can follow it
+        return f"{key}0"
+    suffix = int(key[_SUFFIX_AT:], 16) + 1
+    if suffix < 1 << 64:
+        return f"{key[:_SUFFIX_AT]}{suffix:016x}"
+    return f"{key_prefix(moment + timedelta(milliseconds=1))}#{0:016x}"
+
+
 def nonce_partition(room: str, author_id: str) -> str:
     return f"nonce:{room}:{author_id}"
 
@@ -106,7 +125,8 @@ class Page:
 
 
 class MessageStore:
-    """Append-only messages: idempotent writes, newest-first pages, and reads after a key for catch-up."""
+    """Append-only messages: idempotent writes, newest-first pages, reads after a key for catch-up, and counts
+    after a key for unread badges."""
 
     def __init__(self, *, db: Dynamo, tables: TableNames, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -269,3 +289,70 @@ class MessageStore:
         items = response.get("Items", [])
         more = "LastEvaluatedKey" in response and bool(items)
         return _messages(items), (_string(items[-1], "CreatedAt") if more else None)
+
+    async def count_after(self, room: str, key: str, *, limit: int) -> int:
+        """How many messages have a key greater than ``key``, counting at most ``limit`` (an unread count).
+
+        Select=COUNT Queries, each asking for no more items than are left to count: at most ``limit`` items plus
+        the tombstones met on the way are read, however long the room. DynamoDB drops the tombstones (a filter) and
+        the keys no message can have that sort after every real one (the key range), but it allows no filter on a
+        key: a hand-written item whose malformed key sorts among real ones (month 99) is counted until the marker
+        passes it. Eventually consistent, at half the price: a message stored a moment ago is counted a moment later.
+        """
+        first = _first_after(key)
+        counted = 0
+        start: dict[str, Any] | None = None
+        while room and first <= _LAST_KEY and counted < limit:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "PartitionKey = :room AND CreatedAt BETWEEN :first AND :last",
+                "FilterExpression": "attribute_not_exists(#moved)",
+                "ExpressionAttributeNames": {"#moved": MOVED_TO},
+                "ExpressionAttributeValues": {
+                    ":room": {"S": room},
+                    ":first": {"S": first},
+                    ":last": {"S": _LAST_KEY},
+                },
+                "Select": "COUNT",
+                # Limit bounds the items read, before the filter: a page never reads more than is left to count
+                "Limit": limit - counted,
+            }
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            response = await self._db.run(self._db.client.query, **args)
+            counted += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return min(counted, limit)
+
+    async def newest_key(self, room: str) -> str | None:
+        """The key of the newest message in ``room`` (strongly consistent), None when it holds none.
+
+        DynamoDB drops tombstones and keys that sort after every message key, this code any other malformed key;
+        pages go on until a message is found.
+        """
+        start: dict[str, Any] | None = None
+        while room:
+            args: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "PartitionKey = :room AND CreatedAt <= :last",
+                "FilterExpression": "attribute_not_exists(#moved)",
+                "ProjectionExpression": "CreatedAt",
+                "ExpressionAttributeNames": {"#moved": MOVED_TO},
+                "ExpressionAttributeValues": {":room": {"S": room}, ":last": {"S": _LAST_KEY}},
+                "ScanIndexForward": False,
+                "ConsistentRead": True,
+                "Limit": _NEWEST_PAGE,
+            }
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            response = await self._db.run(self._db.client.query, **args)
+            for item in response.get("Items", []):
+                key = _string(item, "CreatedAt")
+                if is_message_key(key):
+                    return key
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return None

@@ -20,10 +20,18 @@ TTL_ATTRIBUTE = "ExpiresAt"
 class TableNames:
     users: str = "Users"
     messages: str = "Messages"
+    rooms: str = "Rooms"
+    markers: str = "ReadMarkers"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TableNames:
-        return cls(users=f"{prefix}Users", messages=f"{prefix}Messages")
+        default = cls()
+        return cls(
+            users=f"{prefix}{default.users}",
+            messages=f"{prefix}{default.messages}",
+            rooms=f"{prefix}{default.rooms}",
+            markers=f"{prefix}{default.markers}",
+        )
 
 
 def _users_schema(name: str) -> dict[str, object]:
@@ -45,19 +53,32 @@ def _users_schema(name: str) -> dict[str, object]:
     }
 
 
-def _messages_schema(name: str) -> dict[str, object]:
+def _keyed_schema(name: str, hash_key: str, range_key: str) -> dict[str, object]:
+    """A table of string hash and range keys, billed per request, with no index."""
     return {
         "TableName": name,
         "AttributeDefinitions": [
-            {"AttributeName": "PartitionKey", "AttributeType": "S"},
-            {"AttributeName": "CreatedAt", "AttributeType": "S"},
+            {"AttributeName": hash_key, "AttributeType": "S"},
+            {"AttributeName": range_key, "AttributeType": "S"},
         ],
         "KeySchema": [
-            {"AttributeName": "PartitionKey", "KeyType": "HASH"},
-            {"AttributeName": "CreatedAt", "KeyType": "RANGE"},
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
+
+
+def _messages_schema(name: str) -> dict[str, object]:
+    return _keyed_schema(name, "PartitionKey", "CreatedAt")
+
+
+def _rooms_schema(name: str) -> dict[str, object]:
+    return _keyed_schema(name, "Scope", "RoomKey")
+
+
+def _markers_schema(name: str) -> dict[str, object]:
+    return _keyed_schema(name, "Reader", "Room")
 
 
 def _ensure(db: Dynamo, schema: dict[str, object]) -> bool:
@@ -92,14 +113,17 @@ def _enable_ttl(db: Dynamo, table: str) -> None:
 
 
 def ensure_tables(db: Dynamo, names: TableNames) -> None:
-    """Create the tables that are missing and enable session expiry; safe to run from many processes at once.
+    """Create the tables that are missing and enable expiry; safe to run from many processes at once.
 
     Blocking: it runs once at start-up, before the server accepts requests.
     """
     try:
         _ensure(db, _users_schema(names.users))
         _ensure(db, _messages_schema(names.messages))
+        _ensure(db, _rooms_schema(names.rooms))
+        _ensure(db, _markers_schema(names.markers))
         _enable_ttl(db, names.users)
         _enable_ttl(db, names.messages)  # for the idempotency records; messages themselves have no expiry
+        _enable_ttl(db, names.markers)  # a reader's markers outlive the reader by a bounded time; rooms stay
     except (BotoCoreError, ClientError) as exc:
         raise StorageUnavailable(f"Cannot prepare the DynamoDB tables: {exc}") from exc

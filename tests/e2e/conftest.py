@@ -7,6 +7,7 @@ of another run sharing the same DynamoDB Local and Redis (the Redis channel is n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ import boto3
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
+from chat.storage import TableNames
 from tests.conftest import REQUIRE_SERVICES, service_setting
 from tests.helpers import free_port
 
@@ -172,7 +174,7 @@ class Deployment:
 
     def _drop_tables(self) -> None:
         with self.dynamodb() as client:
-            for table in (f"{self.prefix}Users", f"{self.prefix}Messages"):
+            for table in dataclasses.astuple(TableNames.with_prefix(self.prefix)):  # every table the app made
                 with contextlib.suppress(client.exceptions.ResourceNotFoundException):
                     client.delete_table(TableName=table)
 

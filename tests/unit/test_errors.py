@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -15,9 +16,36 @@ from chat.api import status_of
 from chat.bus import Bus
 from chat.errors import BusUnavailable, ChatError, RateLimited, StorageUnavailable
 from chat.events import session_ended
-from chat.storage import Dynamo
+from chat.models import Draft, Session, new_message_key
+from chat.storage import Dynamo, MarkerStore, MessageStore, RoomStore, TableNames, UserStore, connect
 from tests.conftest import BUS_KEY
 from tests.helpers import free_port
+
+SESSION = Session(token="t" * 43, name="Alice", name_key="alice", author_id="id-alice", expires_at=2_000_000_000)
+# every public storage call, each as a request would make it; a new store method belongs here
+CALL_PATHS: dict[str, Callable[[Dynamo, TableNames], Awaitable[object]]] = {
+    "UserStore.claim": lambda db, t: UserStore(db=db, tables=t).claim(SESSION),
+    "UserStore.by_name": lambda db, t: UserStore(db=db, tables=t).by_name("alice", token=SESSION.token),
+    "UserStore.by_token": lambda db, t: UserStore(db=db, tables=t).by_token(SESSION.token),
+    "UserStore.touch": lambda db, t: UserStore(db=db, tables=t).touch(SESSION, 2_000_000_100),
+    "UserStore.release": lambda db, t: UserStore(db=db, tables=t).release(SESSION),
+    "MessageStore.put": lambda db, t: MessageStore(db=db, tables=t).put(
+        Draft(room="lobby", author="Alice", author_id="id-alice", text="hi", nonce="nonce-0001")
+    ),
+    "MessageStore.page": lambda db, t: MessageStore(db=db, tables=t).page("lobby", limit=10),
+    "MessageStore.after": lambda db, t: MessageStore(db=db, tables=t).after("lobby", new_message_key()),
+    "MessageStore.count_after": lambda db, t: MessageStore(db=db, tables=t).count_after("lobby", "", limit=100),
+    "MessageStore.newest_key": lambda db, t: MessageStore(db=db, tables=t).newest_key("lobby"),
+    "RoomStore.create": lambda db, t: RoomStore(db=db, tables=t).create(
+        room_id="general", name="General", lookalike="genera1", created_by="Alice"
+    ),
+    "RoomStore.get": lambda db, t: RoomStore(db=db, tables=t).get("general"),
+    "RoomStore.list": lambda db, t: RoomStore(db=db, tables=t).list(limit=100),
+    "MarkerStore.advance": lambda db, t: MarkerStore(db=db, tables=t).advance(
+        "reader", "lobby", new_message_key(), expires_at=2_000_000_000
+    ),
+    "MarkerStore.of_reader": lambda db, t: MarkerStore(db=db, tables=t).of_reader("reader"),
+}
 
 
 def every_kind() -> set[type[ChatError]]:
@@ -61,6 +89,47 @@ async def test_botocore_errors_become_storage_unavailable(moto_dynamo: Dynamo) -
             await moto_dynamo.run(call)
         assert "cannot be reached" in raised.value.message
         assert "Exception" not in raised.value.message  # a sentence for people, not the botocore text
+
+
+@pytest.fixture
+def unreachable_dynamo() -> Iterator[Dynamo]:
+    """A client of a port nothing listens on, trying once: every call fails to connect (a BotoCoreError)."""
+    db = connect(
+        endpoint=f"http://127.0.0.1:{free_port()}",
+        region="us-east-1",
+        credentials=("test", "test"),
+        timeout=0.5,
+        attempts=1,
+    )
+    yield db
+    db.close()
+
+
+def test_every_store_method_is_on_the_list_of_call_paths() -> None:
+    public = {
+        f"{store.__name__}.{name}"
+        for store in (UserStore, MessageStore, RoomStore, MarkerStore)
+        for name, value in vars(store).items()
+        if callable(value) and not name.startswith("_")
+    }
+    assert public == set(CALL_PATHS)
+
+
+@pytest.mark.parametrize("path", sorted(CALL_PATHS))
+async def test_every_storage_call_path_maps_an_unreachable_dynamodb_to_storage_unavailable(
+    path: str, unreachable_dynamo: Dynamo, tables: TableNames
+) -> None:
+    with pytest.raises(StorageUnavailable, match="cannot be reached"):
+        await CALL_PATHS[path](unreachable_dynamo, tables)
+
+
+@pytest.mark.parametrize("path", sorted(CALL_PATHS))
+async def test_every_storage_call_path_maps_a_dynamodb_refusal_to_storage_unavailable(
+    path: str, moto_dynamo: Dynamo, tables: TableNames
+) -> None:
+    # the tables were never created: DynamoDB answers every call with ResourceNotFoundException (a ClientError)
+    with pytest.raises(StorageUnavailable, match="cannot be reached"):
+        await CALL_PATHS[path](moto_dynamo, tables)
 
 
 async def test_redis_errors_become_bus_unavailable() -> None:
