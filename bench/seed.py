@@ -61,6 +61,6 @@ def write(db: Dynamo, tables: TableNames, items: list[Message], *, threads: int 
 
 def drop_tables(db: Dynamo, tables: TableNames) -> None:
     """DynamoDB Local keeps everything in memory and is shared: leave nothing behind."""
-    for name in (tables.users, tables.messages):
+    for name in (tables.users, tables.messages, tables.rooms, tables.markers):
         with contextlib.suppress(Exception):  # already gone, or the service went away: nothing else to do
             db.client.delete_table(TableName=name)
