@@ -134,11 +134,14 @@ class Subscriber:
             self._changed.clear()
             try:
                 await self._placement.refresh()
+                self._reconcile()
             except (RedisError, RedisClusterException, OSError) as exc:
                 log.warning("could not read where channels live (%s); trying again", exc)
                 self._changed.set()
-            else:
-                self._reconcile()
+            except Exception:
+                # this task must outlive any surprise: without it no channel is ever placed again
+                log.exception("placing the subscriber's channels failed; trying again")
+                self._changed.set()
             now = loop.time()
             # calm for a while: the next news is handled at once; news in a row: each pass waits longer
             pause = MIN_BACKOFF if now - last > 2 * MAX_BACKOFF else min(max(pause * 2, MIN_BACKOFF), MAX_BACKOFF)

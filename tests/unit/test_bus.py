@@ -105,25 +105,43 @@ async def test_watch_returns_at_once_and_subscribes_within_a_fifth_of_a_second(r
 
 
 async def test_after_unwatch_no_event_of_that_room_reaches_on_event(redis_server: FakeServer) -> None:
-    listener = await listening(redis_server, "lobby", "kitchen")
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
+    got: list[tuple[str | None, Event]] = []
+    subscribed: list[str | None] = []
+
+    def unwatch_at_the_first(room: str | None, event: Event) -> None:
+        got.append((room, event))
+        if room == "kitchen":
+            bus.unwatch("kitchen")
+            bus.unwatch("kitchen")  # twice is once
+
+    async def record(room: str | None) -> None:
+        subscribed.append(room)
+
+    bus.watch("lobby")
+    bus.watch("kitchen")
+    bus.start(on_event=unwatch_at_the_first, on_subscribed=record)
+    assert await wait_for(lambda: len(subscribed) == 3, timeout=3)
     raw = FakeAsyncRedis(server=redis_server)
-    listener.bus.unwatch("kitchen")
-    listener.bus.unwatch("kitchen")  # twice is once
-    assert listener.bus.watching == {"lobby"}
-    # published before the UNSUBSCRIBE can have reached the server: dropped all the same
-    await raw.publish(channel_name("kitchen"), listener.bus.seal(events.message_added(message(room="kitchen"))))
+    burst = [events.message_added(message(str(n), room="kitchen")) for n in range(20)]
+    async with raw.pipeline(transaction=False) as pipe:
+        for event in burst:  # all on the subscriber's socket before it reads the first one
+            pipe.publish(channel_name("kitchen"), bus.seal(event))
+        await pipe.execute()
     kept = events.message_added(message("still here"))
-    await listener.bus.publish("lobby", kept)
-    assert await wait_for(lambda: listener.events, timeout=3, interval=0.01)
+    await bus.publish("lobby", kept)
+    assert await wait_for(lambda: len(got) >= 2, timeout=3, interval=0.01)
     await asyncio.sleep(0.05)
-    assert listener.events == [("lobby", kept)]
+    assert got == [("kitchen", burst[0]), ("lobby", kept)]  # the 19 already on their way were dropped
+    assert bus.watching == {"lobby"}
     assert await subscribers(redis_server, channel_name("kitchen")) == 0
     assert await subscribers(redis_server, channel_name("lobby")) == 1
+    assert bus.rejected == 0  # dropped as unwatched, not counted as forged
     # and watched again: subscribed again, and a catch-up for what it missed meanwhile
-    listener.bus.watch("kitchen")
-    assert await wait_for(lambda: listener.subscribed.count("kitchen") == 2, timeout=0.2, interval=0.005)
+    bus.watch("kitchen")
+    assert await wait_for(lambda: subscribed.count("kitchen") == 2, timeout=0.2, interval=0.005)
     await raw.aclose()
-    await listener.bus.stop()
+    await bus.stop()
 
 
 async def test_rooms_watched_before_start_are_subscribed_at_start(redis_server: FakeServer) -> None:
