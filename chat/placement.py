@@ -40,8 +40,15 @@ class Placement(Protocol):
         """A new connection to ``server``, connected, for this subscriber alone."""
 
 
+# the name CLIENT LIST shows for a subscriber connection, unless the Redis URL names its clients itself
+SUBSCRIBER_NAME = "sinchchat-subscriber"
+
+
 async def _connected(connection_class: type[AbstractConnection], options: dict[str, Any]) -> AbstractConnection:
-    connection = connection_class(**{**options, "health_check_interval": 0, "retry": Retry(NoBackoff(), 0)})
+    name = options.get("client_name") or SUBSCRIBER_NAME
+    connection = connection_class(
+        **{**options, "client_name": name, "health_check_interval": 0, "retry": Retry(NoBackoff(), 0)}
+    )
     await connection.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     return connection
 

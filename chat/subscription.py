@@ -112,6 +112,11 @@ class Link:
         return frozenset(self._wanted)
 
     @property
+    def idle(self) -> bool:
+        """Whether it is asked for no channel at all."""
+        return not self._wanted
+
+    @property
     def closed(self) -> bool:
         """Whether the task has ended (after ``close``)."""
         return self._task is not None and self._task.done()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
@@ -10,6 +12,7 @@ from chat.bus import Bus
 from chat.events import Event
 from chat.metrics import Metrics
 from chat.models import Message, new_message_key
+from chat.placement import SUBSCRIBER_NAME
 from chat.subscription import open_client
 from tests.conftest import BUS_KEY
 
@@ -44,13 +47,14 @@ class Listener:
 
 
 async def subscriber_connections(url: str) -> list[dict[str, str]]:
-    """The clients of the server at ``url`` that hold a subscription (CLIENT LIST), each as its fields."""
+    """The clients of the server at ``url`` that are a bus's subscriber connections or hold a subscription
+    (CLIENT LIST), each as its fields."""
     admin = Redis.from_url(url)
     try:
         clients = await admin.client_list()
     finally:
         await admin.aclose()
-    return [c for c in clients if int(c["sub"]) + int(c.get("ssub", 0)) > 0]
+    return [c for c in clients if c["name"] == SUBSCRIBER_NAME or int(c["sub"]) + int(c.get("ssub", 0)) > 0]
 
 
 async def subscribers(url: str, channels: list[str], *, sharded: bool = False) -> list[int]:
@@ -61,3 +65,13 @@ async def subscribers(url: str, channels: list[str], *, sharded: bool = False) -
         return [int(count) for _, count in counts]
     finally:
         await admin.aclose()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.02) -> bool:
+    """Ask ``check`` (which asks a server) until it says yes; whether it did within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True

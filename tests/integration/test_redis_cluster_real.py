@@ -29,7 +29,7 @@ from tests.e2e.processes import AppProcess
 from tests.helpers import free_port, wait_for
 
 from .cluster import unique_room
-from .listeners import Listener, message, subscriber_connections, subscribers
+from .listeners import Listener, eventually, message, subscriber_connections, subscribers
 from .servers import RedisServer, RedisShards
 
 pytestmark = pytest.mark.integration
@@ -110,6 +110,17 @@ async def test_twenty_rooms_on_three_shards_each_deliver_over_one_connection_per
             assert await subscribers(node.url, owned, sharded=True) == [1] * len(owned)
             assert await subscribers(node.url, owned) == [0] * len(owned)
         record_property("rooms per shard", sorted(Counter(rooms.values()).values()))
+
+        # a shard that owns no watched channel any more keeps no connection of this process
+        idle = next(node for node in private_shards.nodes if node.port != activity_port)
+        for room in [room for room, port in rooms.items() if port == idle.port]:
+            listener.bus.unwatch(room)
+
+        async def unsubscribed() -> bool:
+            return await subscriber_connections(idle.url) == []
+
+        assert await eventually(unsubscribed, timeout=5)
+        assert [len(await subscriber_connections(node.url)) for node in private_shards.nodes].count(1) == 2
     finally:
         await listener.bus.stop()
         await publisher.bus.stop()
