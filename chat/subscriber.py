@@ -24,7 +24,7 @@ from .subscription import MAX_BACKOFF, MIN_BACKOFF, Link
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes | str], None]  # (channel, data)
-SubscribedHandler = Callable[[str, str], None]  # (channel, server), after every confirmation by the server
+ConfirmedHandler = Callable[[str, str], None]  # (channel, server), after every confirmation by the server
 LostHandler = Callable[[str, str, frozenset[str]], None]  # (server, why, channels): their subscription is gone
 
 
@@ -36,7 +36,7 @@ class Subscriber:
         *,
         placement: Placement,
         on_message: MessageHandler,
-        on_subscribed: SubscribedHandler,
+        on_subscribed: ConfirmedHandler,
         on_lost: LostHandler,
     ) -> None:
         self._placement = placement
