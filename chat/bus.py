@@ -1,26 +1,22 @@
-"""The Redis side: publish events on a room's channel, and the one subscriber task per process.
+"""The Redis side of a process: publish events on a room's channel, and the one subscriber that serves every room.
 
-Redis pub/sub is at-most-once: a subscriber that is away misses what was published meanwhile. So the
-subscriber tells its ``on_connect`` callbacks every time it (re)subscribes, and they catch up from DynamoDB.
+Each room has a channel, and so does the deployment's activity (events about no one room). A process subscribes
+to the activity channel always and to the rooms it watches, all on one connection to a single Redis; on a Redis
+Cluster, by sharded pub/sub (SPUBLISH / SSUBSCRIBE), on one connection per shard that owns a watched channel, so
+rooms spread over the shards instead of every message reaching every node (see ``subscriber``).
 
-On a Redis Cluster the same events travel by sharded pub/sub (SPUBLISH / SSUBSCRIBE): a room's channel lives on
-the shard that owns its hash slot, so rooms spread over the shards instead of every message reaching every node.
+Redis pub/sub is at-most-once: a subscriber that is away misses what was published meanwhile. So the bus calls
+``on_subscribed(room)`` every time the server confirms a (re)subscription of that room's channel (``None`` for the
+activity channel), and the caller catches up from DynamoDB then.
 
-Redis is a doorbell, not a source: anyone who can reach it can publish. Every event is sealed with an HMAC
-under a key derived from the deployment's secret, with the time it was sealed; the subscriber drops (and
-counts) whatever is not sealed by a process of this deployment in the last few minutes, so a forged event or
-an old one replayed never reaches a view. One seal per event published, one check per event received: never
-per tab.
+Redis is a doorbell, not a source: every event is sealed (see ``sealing``), and whatever arrives unsealed, sealed
+by another deployment, or too old is dropped and counted before it reaches ``on_event``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import hmac
 import logging
-import random
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -29,29 +25,32 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from . import events
 from .errors import BusUnavailable
 from .events import Event
 from .metrics import Metrics
-from .subscription import RedisClient, Subscription
+from .placement import placement_for
+from .sealing import MAX_EVENT_AGE_SECONDS, Seal, derive_key
+from .subscriber import Subscriber
+from .subscription import RedisClient
+
+__all__ = [
+    "MAX_EVENT_AGE_SECONDS",
+    "PUBLISH_TIMEOUT",
+    "Bus",
+    "EventHandler",
+    "SubscribedHandler",
+    "activity_channel",
+    "channel_name",
+    "derive_key",
+]
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[Event], None]
-ConnectHandler = Callable[[], Coroutine[Any, Any, None]]
+EventHandler = Callable[[str | None, Event], None]  # (room, event); room None = the activity channel
+SubscribedHandler = Callable[[str | None], Coroutine[Any, Any, None]]  # (room) after every confirmed (re)subscribe
 
-_MIN_BACKOFF = 0.1
-_MAX_BACKOFF = 5.0
 # a post is acknowledged once stored: a frozen Redis may hold an announcement this long, no longer
 PUBLISH_TIMEOUT = 0.5
-# a sealed event older (or newer) than this is dropped as a replay; wide enough for clocks a little apart
-MAX_EVENT_AGE_SECONDS = 300
-_SEAL_VERSION = "v1"
-
-
-def derive_key(secret: str) -> bytes:
-    """The key that seals bus events, derived from the deployment's secret (never the secret itself)."""
-    return hmac.new(secret.encode(), b"sinchchat bus events v1", hashlib.sha256).digest()
 
 
 def channel_name(room: str, namespace: str = "") -> str:
@@ -59,14 +58,18 @@ def channel_name(room: str, namespace: str = "") -> str:
     return f"sinchchat:{namespace}room:{room}"
 
 
+def activity_channel(namespace: str = "") -> str:
+    """The channel of events that belong to no one room, which every process hears."""
+    return f"sinchchat:{namespace}activity"
+
+
 class Bus:
-    """Publishes events for a room and runs the single subscriber that hands them to ``on_event``."""
+    """Publishes events for rooms and runs the single subscriber that hands them to ``on_event``."""
 
     def __init__(
         self,
         *,
         redis: RedisClient,
-        room: str,
         key: bytes,
         namespace: str = "",
         publish_timeout: float = PUBLISH_TIMEOUT,
@@ -74,69 +77,67 @@ class Bus:
         metrics: Metrics | None = None,
     ) -> None:
         self._redis = redis
-        self._metrics = metrics or Metrics()
-        self._channel = channel_name(room, namespace)
-        self._key = key
+        self._seal = Seal(key=key, clock=clock)
+        self._namespace = namespace
         self._publish_timeout = publish_timeout
-        self._clock = clock
-        self.rejected = 0  # events dropped because they were not sealed by this deployment, or too old
+        self._metrics = metrics or Metrics()
+        self._activity = activity_channel(namespace)
+        self._channels: dict[str, str] = {}  # watched room -> its channel
+        self._rooms: dict[str, str | None] = {self._activity: None}  # subscribed channel -> its room
+        self._subscriber = Subscriber(
+            placement=placement_for(redis),
+            on_message=self._message,
+            on_subscribed=self._subscribed,
+            on_lost=self._lost,
+        )
+        self._subscriber.add(self._activity)
         self._on_event: EventHandler | None = None
-        self._on_connect: ConnectHandler | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._connect_task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self.connected = asyncio.Event()
+        self._on_subscribed: SubscribedHandler | None = None
+        self._catch_ups: set[asyncio.Task[None]] = set()
+        self.rejected = 0  # events dropped because they were not sealed by this deployment, or too old
+        self.connected = asyncio.Event()  # set while the activity channel is subscribed
 
     def seal(self, event: Event) -> str:
         """The event as it travels: version, time, HMAC of time and body, then the JSON body."""
-        body = events.encode(event)
-        stamp = str(int(self._clock() * 1000))
-        return f"{_SEAL_VERSION}.{stamp}.{self._mac(stamp, body)}.{body}"
+        return self._seal.seal(event)
 
     def unseal(self, raw: bytes | str) -> Event | None:
         """The event in ``raw`` if this deployment sealed it recently, else None."""
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        parts = text.split(".", 3)
-        if len(parts) != 4 or parts[0] != _SEAL_VERSION or not parts[1].isascii() or not parts[1].isdigit():
-            return None
-        _, stamp, mac, body = parts
-        if not hmac.compare_digest(mac, self._mac(stamp, body)):
-            return None
-        if abs(self._clock() - int(stamp) / 1000) > MAX_EVENT_AGE_SECONDS:
-            return None
-        try:
-            return events.decode(body)
-        except ValueError:
-            return None
+        return self._seal.unseal(raw)
 
-    def _mac(self, stamp: str, body: str) -> str:
-        return hmac.new(self._key, f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    def _channel(self, room: str | None) -> str:
+        return self._activity if room is None else channel_name(room, self._namespace)
 
-    async def publish(self, event: Event) -> None:
-        """Publish one event; raises BusUnavailable when Redis cannot be reached within the publish timeout."""
-        data = self.seal(event)
+    async def publish(self, room: str | None, event: Event) -> None:
+        """Publish one event on ``room``'s channel (None: the activity channel); raises BusUnavailable when Redis
+        cannot be reached within the publish timeout."""
+        channel, data = self._channel(room), self.seal(event)
         try:
             async with asyncio.timeout(self._publish_timeout):
                 if isinstance(self._redis, RedisCluster):
+                    # concurrent first commands on a cluster client that has not read its slot map (at start, and
+                    # after it closed its connections on a failure) race in redis-py 8.1 and fail with an
+                    # AttributeError; its initialize takes a lock, and costs one flag check once done
+                    await self._redis.initialize()
                     # to the shard that owns the channel; the cluster client reconnects and rereads the slot map
-                    await self._redis.spublish(self._channel, data)
+                    await self._redis.spublish(channel, data)
                     return
                 try:
-                    await self._redis.publish(self._channel, data)
+                    await self._redis.publish(channel, data)
                 except RedisConnectionError:
                     # after a Redis restart every idle pooled connection is dead: drop them and try once more
                     await self._redis.connection_pool.disconnect(inuse_connections=False)
-                    await self._redis.publish(self._channel, data)
+                    await self._redis.publish(channel, data)
         except TimeoutError as exc:
             raise BusUnavailable("Live updates are slow to answer right now.") from exc
         except (RedisError, OSError) as exc:
             raise BusUnavailable("Live updates are unavailable right now.") from exc
 
     async def ping(self) -> None:
-        """PING the server this process's channel lives on (on a cluster: the shard that owns it)."""
+        """PING the server the activity channel lives on (on a cluster: the shard that owns it)."""
         if isinstance(self._redis, RedisCluster):
             await self._redis.initialize()
-            await self._redis.ping(target_nodes=self._redis.get_node_from_key(self._channel))
+            await self._redis.ping(target_nodes=self._redis.get_node_from_key(self._activity))
             return
         try:
             await self._redis.ping()
@@ -145,76 +146,88 @@ class Bus:
             await self._redis.connection_pool.disconnect(inuse_connections=False)
             await self._redis.ping()
 
-    def start(self, *, on_event: EventHandler, on_connect: ConnectHandler) -> None:
-        """Start the subscriber task; ``on_connect`` runs after every successful (re)subscribe."""
-        if self._task is not None:
+    def start(self, *, on_event: EventHandler, on_subscribed: SubscribedHandler) -> None:
+        """Start the subscriber: the activity channel always, and every watched room's channel."""
+        if self._on_event is not None:
             raise RuntimeError("the subscriber is already running")
         self._on_event = on_event
-        self._on_connect = on_connect
-        self._task = asyncio.create_task(self._run(), name=f"subscriber {self._channel}")
+        self._on_subscribed = on_subscribed
+        self._subscriber.start()
+
+    def watch(self, room: str) -> None:
+        """Subscribe to ``room``'s channel soon (this returns at once); watching it twice is watching it."""
+        if room in self._channels:
+            return
+        channel = channel_name(room, self._namespace)
+        self._channels[room] = channel
+        self._rooms[channel] = room
+        self._subscriber.add(channel)
+
+    def unwatch(self, room: str) -> None:
+        """Stop watching ``room``: from now on none of its events reaches ``on_event``."""
+        channel = self._channels.pop(room, None)
+        if channel is None:
+            return
+        del self._rooms[channel]
+        self._subscriber.discard(channel)
+
+    @property
+    def watching(self) -> frozenset[str]:
+        """The rooms asked for: watched, and not unwatched since."""
+        return frozenset(self._channels)
 
     async def stop(self) -> None:
-        """Stop the subscriber and close the Redis connections."""
-        self._stopping = True
-        if self._task is not None:
-            # a cancel that lands inside redis-py's connect can be swallowed; the loop also checks _stopping
-            while not self._task.done():
-                self._task.cancel()
-                await asyncio.wait({self._task}, timeout=1.0)
-            self._task = None
+        """Stop the subscriber and the catch-ups it started, and close the Redis connections."""
+        await self._subscriber.stop()
+        for task in list(self._catch_ups):
+            task.cancel()
+        if self._catch_ups:
+            await asyncio.wait(self._catch_ups)
+        self.connected.clear()
         await self._redis.aclose()
 
-    async def _run(self) -> None:
-        backoff = _MIN_BACKOFF
-        failed = False
-        while not self._stopping:
-            subscription: Subscription | None = None
-            try:
-                subscription = await Subscription.open(self._redis, self._channel, refresh=failed)
-                while not self._stopping:
-                    received = await subscription.next(wait=1.0)
-                    if received is None:
-                        continue
-                    kind, data = received
-                    if kind == "message":
-                        self._dispatch(data)
-                    else:
-                        backoff = _MIN_BACKOFF
-                        self._subscribed()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                if self.connected.is_set():
-                    self._metrics.reconnects.inc()
-                    log.warning("lost the Redis subscription (%s); reconnecting", exc)
-            except Exception:
-                log.exception("the subscriber failed; restarting it")
-            finally:
-                self.connected.clear()
-                if subscription is not None:
-                    with contextlib.suppress(RedisError, OSError):
-                        await subscription.aclose()
-            failed = True
-            if self._stopping:
-                break
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # jitter: many processes must not reconnect in step
-            backoff = min(backoff * 2, _MAX_BACKOFF)
+    def _subscribed(self, channel: str, server: str) -> None:
+        """The server confirmed a (re)subscription: the room catches up, whatever made it subscribe again."""
+        if channel not in self._rooms:
+            return  # unwatched since
+        room = self._rooms[channel]
+        if room is None:
+            self.connected.set()
+            log.info("subscribed to %s on %s", channel, server)
+        else:
+            log.debug("subscribed to %s on %s", channel, server)
+        assert self._on_subscribed is not None
+        # in its own task: events keep flowing while the catch-up reads DynamoDB
+        task = asyncio.create_task(self._catch_up(self._on_subscribed, room), name="catch-up after subscribe")
+        self._catch_ups.add(task)
+        task.add_done_callback(self._catch_ups.discard)
 
-    def _subscribed(self) -> None:
-        """The server confirmed a (re)subscription, ours or one redis-py made by itself: catch up in any case."""
-        self.connected.set()
-        log.info("subscribed to %s", self._channel)
-        assert self._on_connect is not None
-        # in its own task: new events keep flowing while the catch-up reads DynamoDB
-        self._connect_task = asyncio.create_task(self._on_connect(), name="catch-up after subscribe")
+    @staticmethod
+    async def _catch_up(handler: SubscribedHandler, room: str | None) -> None:
+        try:
+            await handler(room)
+        except Exception:
+            log.exception("the catch-up after subscribing to room %r failed", room)
 
-    def _dispatch(self, raw: bytes | str) -> None:
-        event = self.unseal(raw)
+    def _lost(self, server: str, why: str, channels: frozenset[str]) -> None:
+        self._metrics.reconnects.inc()
+        log.warning(
+            "lost the Redis subscription to %d channel(s) on %s (%s); subscribing again", len(channels), server, why
+        )
+        if self._activity in channels:
+            self.connected.clear()
+
+    def _message(self, channel: str, data: bytes | str) -> None:
+        if channel not in self._rooms:
+            return  # unwatched since
+        event = self.unseal(data)
         if event is None:
             self.rejected += 1
             self._metrics.rejected_events.inc()
             if self.rejected in (1, 10, 100) or self.rejected % 1000 == 0:
-                log.warning("dropped %d event(s) on %s not sealed by this deployment", self.rejected, self._channel)
+                log.warning(
+                    "dropped %d event(s) not sealed by this deployment, the latest on %s", self.rejected, channel
+                )
             return
         assert self._on_event is not None
-        self._on_event(event)
+        self._on_event(self._rooms[channel], event)

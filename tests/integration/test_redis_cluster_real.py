@@ -1,8 +1,8 @@
-"""The live path on a real Redis Cluster (three primaries): sharded pub/sub spreads rooms over the shards.
+"""The bus on a real Redis Cluster (three primaries): sharded pub/sub, one subscriber connection per shard.
 
-Today a process serves one room, so a "room" here is a pair of nodes (app processes) on that room: one sends,
-one only reads. Which shard owns a room's channel is read from the servers themselves (CLUSTER KEYSLOT and
-CLUSTER NODES), not from redis-py's routing that the code under test uses.
+The fault tests run on a cluster of their own (``private_shards``), never on the shared one. Which shard owns a
+channel is read from the servers themselves (CLUSTER KEYSLOT and CLUSTER NODES), not from redis-py's routing that
+the code under test uses.
 """
 
 from __future__ import annotations
@@ -11,31 +11,36 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from chat import events
-from chat.bus import Bus, channel_name, derive_key
+from chat.bus import Bus, activity_channel, channel_name, derive_key
+from chat.errors import BusUnavailable
 from chat.events import Event
-from chat.storage import TableNames
+from chat.metrics import Metrics
+from chat.subscription import open_client
 from tests.e2e.processes import AppProcess
 from tests.helpers import free_port, wait_for
 
-from .cluster import Cluster, Node, stored, unique_room
-from .servers import RedisShards
-from .tally import View, tally
+from .cluster import unique_room
+from .listeners import Listener, eventually, message, subscriber_connections, subscribers
+from .servers import RedisServer, RedisShards
 
 pytestmark = pytest.mark.integration
 
 Report = Callable[[str, object], None]
 
+NAMESPACE = "it_"
+ACTIVITY = activity_channel(NAMESPACE)
 
-async def shard_ports(url: str, channels: list[str]) -> dict[str, int]:
+
+async def owners(url: str, channels: list[str]) -> dict[str, int]:
     """The port of the primary that owns each channel, as the cluster itself tells."""
     admin = Redis.from_url(url)
     try:
@@ -46,167 +51,209 @@ async def shard_ports(url: str, channels: list[str]) -> dict[str, int]:
             if "master" in node["flags"]
             for slots in node["slots"]
         ]
-        owners = {}
+        found = {}
         for channel in channels:
             slot = int(await admin.execute_command("CLUSTER KEYSLOT", channel))
-            owners[channel] = next(port for low, high, port in ranges if low <= slot <= high)
-        return owners
+            found[channel] = next(port for low, high, port in ranges if low <= slot <= high)
+        return found
     finally:
         await admin.aclose()
 
 
-async def rooms_over_shards(url: str, tables: TableNames, count: int) -> dict[str, int]:
+async def rooms_over_shards(url: str, count: int) -> dict[str, int]:
     """``count`` new rooms, as evenly spread over the shards as their channels allow: room -> owner's port."""
-    namespace = tables.users.removesuffix("Users")
     candidates = [unique_room() for _ in range(count * 10)]
-    owners = await shard_ports(url, [channel_name(room, namespace) for room in candidates])
+    found = await owners(url, [channel_name(room, NAMESPACE) for room in candidates])
     by_port: dict[int, list[str]] = {}
     for room in candidates:
-        by_port.setdefault(owners[channel_name(room, namespace)], []).append(room)
+        by_port.setdefault(found[channel_name(room, NAMESPACE)], []).append(room)
     chosen: dict[str, int] = {}
     while len(chosen) < count:
-        for port, rooms in by_port.items():
+        for port, rooms in sorted(by_port.items()):
             if rooms and len(chosen) < count:
                 chosen[rooms.pop()] = port
     return chosen
 
 
-async def room_pairs(
-    endpoint: str, tables: TableNames, rooms: dict[str, int], url: str
-) -> list[tuple[Cluster, Node, Node, View, View]]:
-    """Per room a sender and a reader node on the cluster, each with one view."""
-    pairs = []
-    for room in rooms:
-        group = Cluster(endpoint=endpoint, tables=tables, room=room)
-        sender, reader = [await group.node(redis_url=url, redis_cluster=True) for _ in range(2)]
-        views = View(f"{room} sender"), View(f"{room} reader")
-        sender.feed.subscribe(views[0])
-        reader.feed.subscribe(views[1])
-        pairs.append((group, sender, reader, *views))
-    return pairs
-
-
-async def test_twenty_rooms_on_all_three_shards_each_deliver_to_their_own_views(
-    dynamodb_endpoint: str, real_tables: TableNames, redis_cluster_url: str, record_property: Report
+async def test_twenty_rooms_on_three_shards_each_deliver_over_one_connection_per_shard(
+    private_shards: RedisShards, record_property: Report
 ) -> None:
-    rooms = await rooms_over_shards(redis_cluster_url, real_tables, 20)
+    url = private_shards.url
+    rooms = await rooms_over_shards(url, 20)
     assert len(set(rooms.values())) == 3, f"the rooms' channels do not land on three shards: {rooms}"
-    pairs = await room_pairs(dynamodb_endpoint, real_tables, rooms, redis_cluster_url)
+    activity_port = (await owners(url, [ACTIVITY]))[ACTIVITY]
+    listener = Listener(url, cluster=True, namespace=NAMESPACE)
+    publisher = Listener(url, cluster=True, namespace=NAMESPACE)
+    for room in rooms:
+        listener.bus.watch(room)
     try:
+        listener.start()
+        assert await wait_for(lambda: len(listener.subscribed) == 21, timeout=15)
         per_room = 5
+        sent = {room: [events.message_added(message(room, f"{room} {n}")) for n in range(per_room)] for room in rooms}
 
-        async def send(i: int, sender: Node) -> list[str]:
-            session = await sender.service.register(f"Sender {i}")
-            return [(await sender.service.send(session, f"room {i} message {n}")).key for n in range(per_room)]
+        async def send(room: str) -> None:
+            for event in sent[room]:
+                await publisher.bus.publish(room, event)
 
-        sent = await asyncio.gather(*(send(i, pair[1]) for i, pair in enumerate(pairs)))
-        readers = [pair[4] for pair in pairs]
-        converged = await wait_for(lambda: all(v.has_all(k) for v, k in zip(readers, sent, strict=True)), timeout=15)
+        await asyncio.gather(*(send(room) for room in rooms))
+        assert await wait_for(lambda: len(listener.events) == per_room * len(rooms), timeout=15)
+        for room in rooms:
+            assert listener.of(room) == sent[room]  # each room's own events, in order, once
 
-        namespace = real_tables.users.removesuffix("Users")
-        subscribers: list[tuple[int, int]] = []  # per room: SSUBSCRIBE and SUBSCRIBE clients on the owning shard
-        for room, port in rooms.items():
-            owner = Redis(host="127.0.0.1", port=port)
-            try:
-                channel = channel_name(room, namespace)
-                [(_, sharded)] = await owner.pubsub_shardnumsub(channel)
-                [(_, classic)] = await owner.pubsub_numsub(channel)
-                subscribers.append((int(sharded), int(classic)))
-            finally:
-                await owner.aclose()
-        record_property("rooms per shard", sorted(list(rooms.values()).count(p) for p in set(rooms.values())))
-        assert converged, "a reader did not get its room's messages live"
-        for (_, _, _, sender_view, reader_view), keys in zip(pairs, sent, strict=True):
-            for view in (sender_view, reader_view):
-                counts = tally(view, sorted(keys))
-                # nothing lost or doubled, and nothing from another room
-                assert (counts.lost, counts.duplicated, counts.unexpected, counts.out_of_order) == (0, 0, 0, 0), counts
-            assert reader_view.paths["redis"] == per_room, "the reader got them some other way than live"
-        # both nodes of each room subscribed by SSUBSCRIBE on the channel's shard, none by a classic SUBSCRIBE
-        assert subscribers == [(2, 0)] * len(rooms)
+        for node in private_shards.nodes:
+            owned = [channel_name(room, NAMESPACE) for room, port in rooms.items() if port == node.port]
+            owned += [ACTIVITY] if activity_port == node.port else []
+            # one subscriber connection on each shard, holding exactly the channels that shard owns, by SSUBSCRIBE
+            [connection] = await subscriber_connections(node.url)
+            assert (connection["ssub"], connection["sub"]) == (str(len(owned)), "0")
+            assert await subscribers(node.url, owned, sharded=True) == [1] * len(owned)
+            assert await subscribers(node.url, owned) == [0] * len(owned)
+        record_property("rooms per shard", sorted(Counter(rooms.values()).values()))
+
+        # a shard that owns no watched channel any more keeps no connection of this process
+        idle = next(node for node in private_shards.nodes if node.port != activity_port)
+        for room in [room for room, port in rooms.items() if port == idle.port]:
+            listener.bus.unwatch(room)
+
+        async def unsubscribed() -> bool:
+            return await subscriber_connections(idle.url) == []
+
+        assert await eventually(unsubscribed, timeout=5)
+        assert [len(await subscriber_connections(node.url)) for node in private_shards.nodes].count(1) == 2
     finally:
-        for group, *_ in pairs:
-            await group.stop()
+        await listener.bus.stop()
+        await publisher.bus.stop()
 
 
-async def test_a_shard_killed_mid_stream_loses_nothing_once_its_rooms_caught_up(
-    dynamodb_endpoint: str,
-    real_tables: TableNames,
-    private_shards: RedisShards,
-    caplog: pytest.LogCaptureFixture,
-    record_property: Report,
+async def test_a_restarted_shard_resubscribes_its_rooms_while_the_other_shards_keep_delivering(
+    private_shards: RedisShards, caplog: pytest.LogCaptureFixture, record_property: Report
 ) -> None:
     caplog.set_level(logging.INFO)
-    rooms = await rooms_over_shards(private_shards.url, real_tables, 6)
-    victim_port = next(iter(rooms.values()))
-    victim = next(n for n in private_shards.nodes if n.port == victim_port)
-    on_victim = {room for room, port in rooms.items() if port == victim_port}
-    assert len(set(rooms.values())) == 3
+    url = private_shards.url
+    rooms = await rooms_over_shards(url, 6)
+    victim = private_shards.nodes[1]  # not the node the clients learn the cluster from
+    on_victim = {room for room, port in rooms.items() if port == victim.port}
+    elsewhere = set(rooms) - on_victim
     assert len(on_victim) == 2
-    pairs = await room_pairs(dynamodb_endpoint, real_tables, rooms, private_shards.url)
-    per_room, pace = 45, 0.03
-    sent: dict[str, list[str]] = {room: [] for room in rooms}
-    restarted = asyncio.Event()
-    total = per_room * len(rooms)
+    metrics = Metrics()
+    listener = Listener(url, cluster=True, namespace=NAMESPACE, metrics=metrics)
+    for room in rooms:
+        listener.bus.watch(room)
+    # a publisher per room, each with a client of its own: what one client does about the dead shard (it closes
+    # its connections and reads the slot map again) must not stall the others' publishes
+    publishers = {room: Listener(url, cluster=True, namespace=NAMESPACE).bus for room in rooms}
+    published: dict[str, list[tuple[float, Event]]] = {room: [] for room in rooms}  # (when it was sent, event)
+    failed: Counter[str] = Counter()
+    done = asyncio.Event()
 
-    def count() -> int:
-        return sum(len(keys) for keys in sent.values())
+    async def publish(room: str) -> None:
+        n = 0
+        while not done.is_set():
+            event, n = events.message_added(message(room, f"{room} {n}")), n + 1
+            started = time.monotonic()
+            try:
+                await publishers[room].publish(room, event)
+                published[room].append((started, event))
+            except BusUnavailable:
+                failed[room] += 1
+            await asyncio.sleep(0.03)
 
-    async def send_all(i: int, room: str, sender: Node) -> None:
-        session = await sender.service.register(f"Shard sender {i}")
-        for n in range(per_room):
-            if count() >= 2 * total // 3:
-                await restarted.wait()  # at least a third is sent while the shard is down, the rest after
-            sent[room].append((await sender.service.send(session, f"{room} {n}")).key)
-            await asyncio.sleep(pace)
-
-    async def kill_and_restart() -> None:
-        assert await wait_for(lambda: count() >= total // 3, timeout=60), "the senders stalled before the fault"
-        victim.kill()
-        await asyncio.sleep(1.0)
-        assert await wait_for(lambda: count() >= 2 * total // 3, timeout=60), "the senders stalled, shard down"
-        await asyncio.to_thread(victim.start)
-        restarted.set()
-
+    senders: list[asyncio.Task[None]] = []
     try:
-        started = time.monotonic()
-        await asyncio.gather(
-            *(send_all(i, room, pair[1]) for i, (room, pair) in enumerate(zip(rooms, pairs, strict=True))),
-            kill_and_restart(),
-        )
-        # no periodic catch-up (it runs hourly here): only the resubscribe's catch-up and the repeated announcement
-        views = {room: (pair[3], pair[4]) for room, pair in zip(rooms, pairs, strict=True)}
-        converged = await wait_for(
-            lambda: all(v.has_all(sent[room]) for room, vs in views.items() for v in vs), timeout=30
-        )
-        repaired_in = time.monotonic() - started
-        lost = [r for r in caplog.records if r.name == "chat.bus" and "lost the Redis" in r.getMessage()]
-        unannounced = [r for r in caplog.records if r.name == "chat.feed" and "could not announce" in r.getMessage()]
+        listener.start()
+        assert await wait_for(lambda: len(listener.subscribed) == 7, timeout=15)
+        senders = [asyncio.create_task(publish(room)) for room in rooms]
+        await asyncio.sleep(1.0)
+        victim.kill()
+        killed = time.monotonic()
+        await asyncio.sleep(3.0)  # past the cluster's node timeout: the other shards mark it failed and go on
+        restarting = time.monotonic()
+        await asyncio.to_thread(victim.start)
+        assert await wait_for(lambda: all(listener.subscriptions(r) == 2 for r in on_victim), timeout=30)
+        back = max(listener.last_subscribed(room) for room in on_victim)
+        await asyncio.sleep(1.0)  # sending goes on after the resubscribe
+        done.set()
+        await asyncio.gather(*senders)
+        assert await wait_for(lambda: all(listener.of(r)[-1:] == [published[r][-1][1]] for r in rooms), timeout=10)
+
         summary = (
-            f"sent={count()} send_and_repair={repaired_in:.1f}s subscriptions_lost={len(lost)} "
-            f"publishes_failed={len(unannounced)} "
-            f"victim_readers={[dict(views[room][1].paths) for room in on_victim]}"
+            f"down={restarting - killed:.1f}s resubscribed_after_restart={back - restarting:.2f}s "
+            f"published={sum(map(len, published.values()))} failed={dict(failed)} "
+            f"received={len(listener.events)}"
         )
         print(summary)
         record_property("summary", summary)
-        assert converged, "a view still misses messages after the shard came back"
-        for room, (group, *_) in zip(rooms, pairs, strict=True):
-            keys = [m.key for m in await stored(group.nodes[0].service)]
-            assert sorted(sent[room]) == keys
-            for view in views[room]:
-                counts = tally(view, keys)
-                assert (counts.lost, counts.duplicated, counts.unexpected, counts.out_of_order) == (0, 0, 0, 0), counts
-            reader = views[room][1]
-            if room in on_victim:
-                assert reader.paths["reconnect_catch_up"] > 0 or reader.paths["redis"] == per_room
-            else:
-                # the other shards went on delivering live while one was down
-                assert reader.paths["redis"] == per_room, (room, reader.paths)
-        assert len(lost) >= 2 * len(on_victim)  # both nodes of every room on that shard noticed, and resubscribed
-        assert unannounced, "no publish failed: the shard was not down while its rooms sent"
+        for room in elsewhere:
+            # the other shards delivered everything, the outage included, and never resubscribed
+            assert listener.of(room) == [event for _, event in published[room]], room
+            assert any(killed < at < restarting for at, _ in published[room]), "nothing was sent during the outage"
+            assert listener.subscriptions(room) == 1
+        for room in on_victim:
+            assert failed[room] > 0, "no publish failed: the shard was not down while its rooms sent"
+            received = listener.of(room)
+            assert [e for _, e in published[room] if e in received] == received  # in order, once, nothing foreign
+            assert listener.last_subscribed(room) > restarting
+            # whatever the bus missed was sent before the resubscribe whose catch-up covers it
+            missed = [at for at, event in published[room] if event not in received]
+            assert all(at < listener.last_subscribed(room) for at in missed), (room, missed)
+        assert listener.subscriptions(None) == (2 if (await owners(url, [ACTIVITY]))[ACTIVITY] == victim.port else 1)
+        lost = [r.getMessage() for r in caplog.records if r.name == "chat.bus" and "lost the Redis" in r.getMessage()]
+        [lost_on] = lost  # one connection was lost, once, however many reconnects failed while the shard was down
+        assert f"127.0.0.1:{victim.port}" in lost_on
+        assert metrics.registry.get_sample_value("sinchchat_subscriber_reconnects_total") == 1
     finally:
-        for group, *_ in pairs:
-            await group.stop()
+        done.set()
+        await asyncio.gather(*senders, return_exceptions=True)
+        await listener.bus.stop()
+        for bus in publishers.values():
+            await bus.stop()
+
+
+async def cluster_command(node: RedisServer, *args: object) -> object:
+    admin = Redis(host="127.0.0.1", port=node.port)
+    try:
+        return await admin.execute_command(*args)
+    finally:
+        await admin.aclose()
+
+
+async def test_a_channel_whose_slot_moved_is_subscribed_again_on_its_new_shard(
+    private_shards: RedisShards, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = private_shards.url
+    room = unique_room()
+    channel = channel_name(room, NAMESPACE)
+    port = (await owners(url, [channel]))[channel]
+    source = next(n for n in private_shards.nodes if n.port == port)
+    target = next(n for n in private_shards.nodes if n.port != port)
+    slot = int(await cluster_command(source, "CLUSTER", "KEYSLOT", channel))
+    listener = Listener(url, cluster=True, namespace=NAMESPACE)
+    publisher = Listener(url, cluster=True, namespace=NAMESPACE)
+    listener.bus.watch(room)
+    try:
+        listener.start()
+        assert await wait_for(lambda: len(listener.subscribed) == 2, timeout=15)
+        assert await subscribers(source.url, [channel], sharded=True) == [1]
+
+        # move the (empty) slot as redis-cli --cluster reshard does; the source then ends the subscription
+        source_id, target_id = [str(await cluster_command(n, "CLUSTER", "MYID"), "ascii") for n in (source, target)]
+        await cluster_command(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        await cluster_command(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        for node in (target, source, *(n for n in private_shards.nodes if n not in (source, target))):
+            await cluster_command(node, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+        assert await wait_for(lambda: listener.subscriptions(room) == 2, timeout=15), listener.subscribed
+        assert await subscribers(target.url, [channel], sharded=True) == [1]
+        assert await subscribers(source.url, [channel], sharded=True) == [0]
+        sent = events.message_added(message(room, "on the new shard"))
+        await publisher.bus.publish(room, sent)
+        assert await wait_for(lambda: listener.of(room) == [sent], timeout=10)
+        assert any(f"127.0.0.1:{source.port}" in r.getMessage() for r in caplog.records if r.name == "chat.bus")
+    finally:
+        await listener.bus.stop()
+        await publisher.bus.stop()
 
 
 async def test_the_app_on_a_cluster_is_ready_and_announces_a_posted_message_to_another_process(
@@ -234,12 +281,13 @@ async def test_the_app_on_a_cluster_is_ready_and_announces_a_posted_message_to_a
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     received: list[Event] = []
-    listener = Bus(redis=RedisCluster.from_url(redis_cluster_url), room=room, namespace=prefix, key=derive_key(secret))
+    listener = Bus(redis=open_client(redis_cluster_url, cluster=True), namespace=prefix, key=derive_key(secret))
+    listener.watch(room)
 
-    async def nothing() -> None:
+    async def nothing(_: str | None) -> None:
         return None
 
-    listener.start(on_event=received.append, on_connect=nothing)
+    listener.start(on_event=lambda _, event: received.append(event), on_subscribed=nothing)
     app = AppProcess(name="cluster-app", env=env, log_dir=tmp_path)
     try:
         assert await wait_for(listener.connected.is_set, timeout=10)
@@ -252,8 +300,8 @@ async def test_the_app_on_a_cluster_is_ready_and_announces_a_posted_message_to_a
             assert answer.status_code == 201, answer.text
             key = answer.json()["key"]
         assert await wait_for(lambda: any(events.message_of(e) for e in received), timeout=10)
-        message = next(m for m in map(events.message_of, received) if m is not None)
-        assert (message.key, message.text) == (key, "over the shards")
+        announced = next(m for m in map(events.message_of, received) if m is not None)
+        assert (announced.key, announced.text) == (key, "over the shards")
         assert app.error_lines() == []
     finally:
         await listener.stop()
