@@ -147,15 +147,19 @@ class Hub:
         if memory is None:
             return []  # nobody here shows the room: nothing to do (the activity channel carries its counts)
         fresh = memory.remember(m for m in messages if m.room == room)
-        if fresh:
-            self._heard(room, fresh[-1].key)
-            if self._sink is not None:
-                try:
-                    self._sink.on_messages(room, fresh)
-                except Exception:
-                    # one broken view must never stop the hub
-                    log.exception("the broadcaster failed to take new messages")
+        self._hand(room, fresh)
         return fresh
+
+    def _hand(self, room: str, fresh: list[Message]) -> None:
+        if not fresh:
+            return
+        self._heard(room, fresh[-1].key)
+        if self._sink is not None:
+            try:
+                self._sink.on_messages(room, fresh)
+            except Exception:
+                # one broken view must never stop the hub
+                log.exception("the broadcaster failed to take new messages")
 
     def _heard(self, room: str, key: str) -> None:
         if key > self._newest.get(room, ""):
@@ -307,16 +311,26 @@ class Hub:
         return None if memory is None else memory.since(key)
 
     async def catch_up(self, room: str) -> None:
-        """Read what DynamoDB holds for ``room`` since its last catch-up (minus an overlap) and deliver what is new."""
+        """Read what DynamoDB holds for ``room`` since its last catch-up (minus an overlap) and deliver what is new.
+
+        The first read of a room fills its memory with the newest page; of that, only what is newer than a little
+        before the room was opened is news for the views (they read their own first page).
+        """
         memory = self._rooms.get(room)
         if memory is None:
             return
         found = await memory.read_missed()
-        if found is not None and self._rooms.get(room) is memory:
-            fresh = self.deliver(room, found)
-            if fresh and memory.primed_before:
-                self._metrics.caught_up.inc(len(fresh))
-                log.info("catch-up delivered %d message(s) that were not announced", len(fresh))
+        if found is None or self._rooms.get(room) is not memory:
+            return
+        fresh = memory.remember(found)
+        if not memory.primed_before:
+            news_from = floor_before(None, now=memory.opened_at)
+            self._hand(room, [m for m in fresh if m.key > news_from])
+            return
+        self._hand(room, fresh)
+        if fresh:
+            self._metrics.caught_up.inc(len(fresh))
+            log.info("catch-up delivered %d message(s) that were not announced", len(fresh))
 
     async def _subscribed(self, room: str | None) -> None:
         if room is None:

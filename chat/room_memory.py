@@ -56,6 +56,7 @@ class RoomMemory:
         primed: int = PRIMED_MESSAGES,
     ) -> None:
         self.room = room
+        self.opened_at = clock()
         self._store = store
         self._clock = clock
         self._metrics = metrics

@@ -114,7 +114,11 @@ export default {
   },
   mounted() {
     this.scrollToBottom();
-    this.onMessages = (messages) => this.add(messages);
+    // while older history is left to load, what is older than our oldest message is for Load more, not news
+    this.onMessages = (messages) => {
+      const oldest = this.hasMore ? this.oldestKey() : null;
+      this.add(oldest === null ? messages : messages.filter((m) => m.key > oldest));
+    };
     this.onActivity = (rooms) => this.activity(rooms);
     this.onRoom = (room) => this.addRoom(room);
     this.joinTries = 0;

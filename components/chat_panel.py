@@ -151,6 +151,9 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         The dicts are shared by every view of the process and must not be changed. When old ones are let go to keep
         the view small, Load more is offered to bring them back (the browser trims and offers it by itself).
         """
+        oldest = self.oldest_key if self._more else None
+        if oldest is not None:  # older than what is shown, while older history is left to load: for Load more
+            payload = [data for data in payload if data["key"] > oldest]
         if self._merge(payload) and self._trim():
             self._more = True
 

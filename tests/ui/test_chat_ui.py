@@ -136,7 +136,7 @@ async def test_over_long_text_is_refused_and_goes_back_to_the_box(
     message = "This message has 51 characters; the limit is 50. Shorten it and send again."
     await eventually(lambda: _assert_equal(calls, [("refuse", (too_long, message))]))
     assert shown(user) == []
-    assert (await chat_app.service.history()).messages == []
+    assert (await chat_app.service.history("lobby")).messages == []
 
 
 async def test_a_malformed_send_event_is_dropped(chat_app: ChatApp) -> None:
@@ -154,7 +154,7 @@ async def test_whitespace_only_text_does_nothing(chat_app: ChatApp) -> None:
     await send(user, "   \n  ")
     await asyncio.sleep(0.1)
     assert shown(user) == []
-    assert (await chat_app.service.history()).messages == []
+    assert (await chat_app.service.history("lobby")).messages == []
 
 
 async def test_logout_frees_the_name_and_returns_to_login(chat_app: ChatApp) -> None:
@@ -202,7 +202,7 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
     assert pending is not None
     assert pending["text"] == "keep me"
     assert "cannot be reached" in pending["error"]
-    assert (await chat_app.service.history()).messages == []
+    assert (await chat_app.service.history("lobby")).messages == []
 
     monkeypatch.setattr(store, "put", real_put)
     # the Retry button lives in the browser: deliver its event as the browser would
@@ -212,7 +212,7 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
     stored: list[Message] = []
 
     async def retried() -> None:
-        stored[:] = (await chat_app.service.history()).messages
+        stored[:] = (await chat_app.service.history("lobby")).messages
         assert [(m.text, m.nonce) for m in stored] == [("keep me", pending["nonce"])]  # the same nonce: once
 
     await eventually_async(retried)

@@ -61,6 +61,8 @@ async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
         "/api/sessions",
         "/api/sessions/current",
         "/api/messages",
+        "/api/rooms",
+        "/api/rooms/{room}/messages",
         "/api/session/cookie",
         "/api/ready",
     }

@@ -173,5 +173,5 @@ async def test_a_post_under_way_when_the_process_stops_is_stored_not_cancelled(
     await asyncio.sleep(0.1)
     release.set()
     await asyncio.wait_for(stopping, 5)
-    page = await chat_app.service.history()
+    page = await chat_app.service.history("lobby")
     assert [m.text for m in page.messages] == ["sent just before the stop"]
