@@ -10,7 +10,7 @@ CSS = """
 .sc-bar { width: 100%; padding: .6rem 1rem; border-bottom: 1px solid #e5e7eb; min-width: 0; }
 .sc-panel { flex: 1 1 auto; min-height: 0; width: 100%; display: flex; flex-direction: column; }
 /* a chat: the room list on the left, the room's bar, messages and composer on the right */
-.sc-root.sc-chat { display: grid; max-width: 72rem; grid-template-columns: 15rem minmax(0, 1fr);
+.sc-root.sc-chat { display: grid; align-items: stretch; max-width: 72rem; grid-template-columns: 15rem minmax(0, 1fr);
   grid-template-rows: auto minmax(0, 1fr) auto; }
 .sc-chat .sc-panel { display: contents; }
 .sc-chat .sc-rooms { grid-column: 1; grid-row: 1 / 4; }
