@@ -81,6 +81,7 @@ class Hub:
         self._bus = bus
         self._clock = clock
         self._metrics = metrics or Metrics()
+        self._metrics.count_rooms(lambda: len(self._rooms))
         self._linger = linger
         self._activity_interval = activity_interval
         self._recent_size = recent_size

@@ -50,6 +50,14 @@ class Metrics:
         )
         self.errors = Counter("sinchchat_errors", "Requests refused or failed, by kind of error.", ["kind"], registry=r)
         self.open_tabs = Gauge("sinchchat_open_tabs", "Chat views open in this process.", registry=r)
+        self.open_rooms = Gauge(
+            "sinchchat_open_rooms",
+            "Rooms this process is subscribed to because a view here shows them (or did a moment ago).",
+            registry=r,
+        )
+        self.read_marker_writes = Counter(
+            "sinchchat_read_marker_writes", "Read markers written to DynamoDB by this process.", registry=r
+        )
         self.post_seconds = Histogram(
             "sinchchat_post_seconds",
             "From the start of a post to its acknowledgement (checked and stored; the announcement is not waited for).",
@@ -72,6 +80,10 @@ class Metrics:
     def count_tabs(self, count: Callable[[], int]) -> None:
         """Read the number of open tabs from ``count`` at every scrape: nothing to keep in step."""
         self.open_tabs.set_function(lambda: float(count()))
+
+    def count_rooms(self, count: Callable[[], int]) -> None:
+        """Read the number of rooms subscribed here from ``count`` at every scrape."""
+        self.open_rooms.set_function(lambda: float(count()))
 
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text format and its content type."""

@@ -14,6 +14,7 @@ import logging
 
 from .errors import ChatError
 from .hub import Hub
+from .metrics import Metrics
 from .storage import MarkerStore
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,11 @@ _REMEMBERED = 100_000
 class ReadTracker:
     """Moves read markers forward: tells tabs at once, writes DynamoDB once per interval."""
 
-    def __init__(self, *, store: MarkerStore, hub: Hub, interval: float = MARKER_INTERVAL) -> None:
+    def __init__(
+        self, *, store: MarkerStore, hub: Hub, metrics: Metrics | None = None, interval: float = MARKER_INTERVAL
+    ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._hub = hub
         self._interval = interval
         self._told: dict[tuple[str, str], str] = {}  # (reader, room) -> the newest key told
@@ -63,6 +67,8 @@ class ReadTracker:
                     self._pending.setdefault((reader, room), value)
                 elif isinstance(result, BaseException):
                     raise result
+                else:
+                    self._metrics.read_marker_writes.inc()
 
     async def _flush_forever(self) -> None:
         while True:

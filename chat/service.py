@@ -107,7 +107,7 @@ class ChatService:
         self._markers = markers
         self.directory = directory
         self.hub = hub
-        self.reads = ReadTracker(store=markers, hub=hub)
+        self.reads = ReadTracker(store=markers, hub=hub, metrics=metrics)
         self.limits = limits
         self._clock = clock
         self._metrics = metrics or Metrics()
