@@ -21,10 +21,6 @@ with ``raise StorageUnavailable(...) from exc``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the storage imports this module; the record is only named here
-    from .storage.rooms import RoomRecord
 
 
 class ChatError(Exception):
@@ -56,12 +52,13 @@ class NameTaken(Conflict):
 
 
 class RoomLookAlike(Conflict):
-    """A new room's name looks like the name of the room ``existing``; two such rooms would be mistaken for each
-    other, so the second one is refused and the person is shown the first."""
+    """A new room's name looks like the name of an existing room (its ``existing_id`` and ``existing_name``); two
+    such rooms would be mistaken for each other, so the second one is refused and the person is shown the first."""
 
-    def __init__(self, existing: RoomRecord) -> None:
-        super().__init__(f"That name is too similar to the room '{existing.name}'. Pick another one.")
-        self.existing = existing
+    def __init__(self, *, existing_id: str, existing_name: str) -> None:
+        super().__init__(f"That name is too similar to the room '{existing_name}'. Pick another one.")
+        self.existing_id = existing_id
+        self.existing_name = existing_name
 
 
 class NotFound(ChatError):

@@ -3,7 +3,8 @@
 A room's id is its name's NFKC case fold: the address ``/r/<id>`` finds the room whatever the case typed, and a
 name that differs only in case or width is the same room ("General", "GENERAL"). Its look-alike key is the case
 fold of the name's UTS #39 skeleton: a name that only looks like an existing one ("Genera1", "GeneraI", "General"
-with a Cyrillic e) is refused, naming the room it resembles. The lobby is a room like the others, under the id the settings give it.
+with a Cyrillic e) is refused, naming the room it resembles. The lobby is a room like the others, under the id
+the settings give it.
 """
 
 from __future__ import annotations

@@ -144,7 +144,9 @@ class RoomStore:
             item = self._get(LOOKALIKE_SCOPE, lookalike) or {}
         holder = _string(item, "Room")
         existing = self._room(None, holder) if holder else None
-        return RoomLookAlike(existing or RoomRecord(id=holder, name=holder or lookalike, created_at=""))
+        if existing is None:
+            return RoomLookAlike(existing_id=holder, existing_name=holder or lookalike)
+        return RoomLookAlike(existing_id=existing.id, existing_name=existing.name)
 
     def _get(self, scope: str, key: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._db.client.get_item(

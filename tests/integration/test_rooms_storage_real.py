@@ -65,7 +65,7 @@ async def test_of_ten_concurrent_creates_of_look_alike_names_one_creates_and_the
     (winner,) = created
     for outcome in outcomes:
         if isinstance(outcome, RoomLookAlike):
-            assert outcome.existing == winner
+            assert (outcome.existing_id, outcome.existing_name) == (winner.id, winner.name)
             assert outcome.message == f"That name is too similar to the room '{winner.name}'. Pick another one."
         else:
             assert isinstance(outcome, tuple), outcome
@@ -80,7 +80,7 @@ async def test_a_look_alike_of_an_existing_room_is_refused_naming_it(dynamo: Dyn
     with pytest.raises(RoomLookAlike) as refused:
         await create(rooms, "Genera1")
     assert str(refused.value) == "That name is too similar to the room 'General'. Pick another one."
-    assert refused.value.existing == general
+    assert (refused.value.existing_id, refused.value.existing_name) == (general.id, general.name)
     assert await rooms.get("genera1") is None
     other, created = await create(rooms, "Random")  # a name unlike any other is fine
     assert created

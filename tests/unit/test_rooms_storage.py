@@ -73,7 +73,7 @@ async def test_a_look_alike_of_another_room_is_refused_and_names_that_room(rooms
     with pytest.raises(RoomLookAlike) as refused:
         await rooms.create(room_id="genera1", name="Genera1", lookalike="genera1", created_by="Mallory")
     assert refused.value.message == "That name is too similar to the room 'General'. Pick another one."
-    assert refused.value.existing == general
+    assert (refused.value.existing_id, refused.value.existing_name) == (general.id, general.name)
     assert isinstance(refused.value, Conflict)
     assert await rooms.get("genera1") is None  # the transaction wrote neither item
     assert await rooms.list(limit=10) == [general]
