@@ -143,8 +143,11 @@ async def redis_goes_down(redis_server: FakeServer, bus: Bus, *, timeout: float 
 
 @pytest.fixture
 async def memory_service(memory_db: Dynamo, tables: TableNames, redis_server: FakeServer) -> AsyncIterator[ChatService]:
-    """A started ChatService on moto and fakeredis."""
-    service = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY))
+    """A started ChatService on moto and fakeredis, its subscriber subscribed."""
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
+    service = make_service(memory_db, tables, bus)
     await service.hub.start(catch_up_interval=3600)
+    # subscribed to the activity channel before the test begins: its confirmation must not land mid-test
+    await asyncio.wait_for(bus.connected.wait(), 3)
     yield service
     await service.hub.stop()
