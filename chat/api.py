@@ -129,7 +129,6 @@ def build_router(service: ChatService, *, cookies: SessionCookies, proxies: Trus
     in_room = {**errors, 404: {"model": ErrorOut, "description": "There is no such room."}}
     with_body = {
         **errors,
-        404: {"model": ErrorOut, "description": "There is no such room."},
         400: {"model": ErrorOut, "description": "The body is not valid UTF-8 JSON."},
         413: {"model": ErrorOut, "description": f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."},
         415: {"model": ErrorOut, "description": "The body is not `application/json`."},
@@ -215,7 +214,7 @@ def build_router(service: ChatService, *, cookies: SessionCookies, proxies: Trus
         """One page of a room's history, as for the lobby."""
         return await page_of(room, before, limit)
 
-    @router.post("/rooms/{room}/messages", status_code=201, responses=with_body)
+    @router.post("/rooms/{room}/messages", status_code=201, responses={**with_body, **in_room})
     async def room_post(
         room: RoomId, body: PostBody, session: Annotated[Session, Depends(current_session)], request: Request
     ) -> MessageOut:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from .errors import Conflict
-from .rooms import LOBBY_NAME, Room, lookalike_key, room_id
+from .rooms import LOBBY_NAME, ROOM_ID_MAX_LENGTH, Room, lookalike_key, room_id
 from .storage import RoomRecord, RoomStore
 
 # the rooms a list shows; past this many a room is reached by its address or by creating it by name
@@ -56,6 +56,8 @@ class RoomDirectory:
         known = self._known.get(room)
         if known is not None:
             return known
+        if len(room) > ROOM_ID_MAX_LENGTH:  # no room has such an id, and DynamoDB refuses a key past 1,024 bytes
+            return None
         record = await self._store.get(room)
         return None if record is None else self._learn(record)
 

@@ -263,13 +263,18 @@ class Hub:
     async def _publish(self, room: str | None, event: Event) -> None:
         try:
             await self._bus.publish(room, event)
-            self._metrics.announced.inc()
+            self._count_announced(event)
         except BusUnavailable as exc:
             self._metrics.announce_failures.inc()
             log.warning("could not announce a %s event (%s); announcing again once Redis answers", event["type"], exc)
             self._unannounced.append((room, event))
             if self._repair is None or self._repair.done():
                 self._repair = asyncio.create_task(self._announce_again(), name="announce again")
+
+    def _count_announced(self, event: Event) -> None:
+        # the counter is of stored messages: activity, rooms and read markers ride the bus too, uncounted
+        if event["type"] == "message":
+            self._metrics.announced.inc()
 
     async def _announce_again(self) -> None:
         """Publish what could not be published, oldest first, backing off while Redis does not answer."""
@@ -279,8 +284,8 @@ class Hub:
             try:
                 while self._unannounced:
                     await self._bus.publish(*self._unannounced[0])
-                    self._unannounced.popleft()
-                    self._metrics.announced.inc()
+                    _, event = self._unannounced.popleft()
+                    self._count_announced(event)
                 log.info("announced again what Redis missed")
             except BusUnavailable:
                 delay = min(delay * 2, _REPAIR_BACKOFF[1])

@@ -18,6 +18,9 @@ from .errors import InvalidInput
 from .names import check_characters, nfkc_casefold
 
 ROOM_NAME_MAX_LENGTH = 40
+# a room's id and look-alike key are DynamoDB range keys (1,024 bytes at most) and the API takes ids of up to 200
+# characters; NFKC writes some letters out as many (U+FDFA as 18), so a short name can have a long id
+ROOM_ID_MAX_LENGTH = 160
 LOBBY_NAME = "Lobby"
 
 
@@ -48,6 +51,8 @@ def check_room_name(raw: str) -> str:
     if len(name) > ROOM_NAME_MAX_LENGTH:
         raise InvalidRoomName(f"A room name can have at most {ROOM_NAME_MAX_LENGTH} characters.")
     check_characters(name, noun="A room name", error=InvalidRoomName)
+    if max(len(room_id(name)), len(lookalike_key(name))) > ROOM_ID_MAX_LENGTH:
+        raise InvalidRoomName("This room name is too long once written out: some of its characters stand for several.")
     return name
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -15,6 +16,7 @@ from moto import mock_aws
 
 from chat.bus import Bus, derive_key
 from chat.cookies import SessionCookies
+from chat.metrics import Metrics
 from chat.ratelimit import Limiter
 from chat.room_memory import RECENT_MESSAGES
 from chat.runtime import assemble
@@ -92,19 +94,22 @@ def make_service(
     bus: Bus,
     *,
     limiter: Limiter | None = None,
+    metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
     recent_size: int = RECENT_MESSAGES,
     linger: float = 0,
     **settings: int | float,
 ) -> ChatService:
     """A service whose limits come from ``Settings(**settings)``, assembled as the runtime assembles it; its hub
-    keeps ``recent_size`` messages of a room in memory and lets go of a room ``linger`` seconds after its last view."""
+    keeps ``recent_size`` messages of a room in memory and lets go of a room ``linger`` seconds after its last view.
+    Its stores and hub count into ``metrics``."""
     return assemble(
         db=db,
         tables=tables,
         bus=bus,
         settings=Settings(**settings),  # type: ignore[arg-type]
         limiter=limiter,
+        metrics=metrics,
         clock=clock,
         recent_size=recent_size,
         linger=linger,
@@ -123,10 +128,26 @@ def api_app(service: ChatService, settings: Settings | None = None) -> FastAPI:
     return app
 
 
+async def redis_goes_down(redis_server: FakeServer, bus: Bus, *, timeout: float = 3.0) -> None:
+    """Make fakeredis refuse every command, and wait until ``bus``'s subscriber has noticed.
+
+    A real server that dies also closes the subscriber's socket, which wakes its read at once; fakeredis cannot cut
+    a read under way, and the subscriber would notice only at its next PING. Watching a room makes it write at once.
+    """
+    redis_server.connected = False
+    bus.watch("a room watched after redis went down")
+    async with asyncio.timeout(timeout):
+        while bus.connected.is_set():
+            await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 async def memory_service(memory_db: Dynamo, tables: TableNames, redis_server: FakeServer) -> AsyncIterator[ChatService]:
-    """A started ChatService on moto and fakeredis."""
-    service = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY))
+    """A started ChatService on moto and fakeredis, its subscriber subscribed."""
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
+    service = make_service(memory_db, tables, bus)
     await service.hub.start(catch_up_interval=3600)
+    # subscribed to the activity channel before the test begins: its confirmation must not land mid-test
+    await asyncio.wait_for(bus.connected.wait(), 3)
     yield service
     await service.hub.stop()

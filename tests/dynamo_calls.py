@@ -35,6 +35,14 @@ class Calls:
     def of(self, operation: str) -> list[Call]:
         return [call for call in self.calls if call.operation == operation]
 
+    def count_queries(self) -> list[str]:
+        """The partition (a room) of each Select=COUNT Query, in order: what unread counts cost."""
+        return [
+            call.params["ExpressionAttributeValues"][":room"]["S"]
+            for call in self.of("Query")
+            if call.params.get("Select") == "COUNT"
+        ]
+
     def _sent(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         # botocore hands the same context to every event of one call: the answer finds its call by it
         context[_CALL] = call = Call(model.name, dict(params))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -13,11 +12,12 @@ import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from chat.bus import Bus
-from chat.models import Message, is_message_key
+from chat.models import is_message_key
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
 from tests.conftest import BUS_KEY, api_app, make_service, plant
 from tests.helpers import wait_for
+from tests.unit.recording import RecordingSink, show
 
 
 @pytest.fixture
@@ -277,22 +277,23 @@ async def test_a_message_posted_through_the_api_reaches_live_listeners_here_and_
     tables: TableNames,
     redis_server: FakeServer,
 ) -> None:
-    here: list[Message] = []
-    memory_service.feed.subscribe(here.extend)
-    other_bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
+    here = RecordingSink()
+    memory_service.hub.attach(here)
+    await show(memory_service.hub, "lobby")
+    other_bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
     other = make_service(memory_db, tables, other_bus)  # a second process on the same DynamoDB and Redis
-    await other.feed.start(catch_up_interval=3600)
+    there = RecordingSink()
+    other.hub.attach(there)
+    await other.hub.start(catch_up_interval=3600)
     try:
-        await asyncio.wait_for(other_bus.connected.wait(), 3)
-        there: list[Message] = []
-        other.feed.subscribe(there.extend)
+        await show(other.hub, "lobby")
         auth = await join(client, "Jon")
         posted = (await client.post("/api/messages", json={"text": "live 👋"}, headers=auth)).json()
-        assert [m.to_json() for m in here] == [posted]  # this process: at once, before the response
-        assert await wait_for(lambda: there, timeout=3, interval=0.01)
-        assert [m.to_json() for m in there] == [posted]
+        assert [m.to_json() for m in here.of("lobby")] == [posted]  # this process: at once, before the response
+        assert await wait_for(lambda: there.of("lobby"), timeout=3, interval=0.01)
+        assert [m.to_json() for m in there.of("lobby")] == [posted]
     finally:
-        await other.feed.stop()
+        await other.hub.stop()
 
 
 async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient) -> None:
@@ -302,6 +303,8 @@ async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient)
         "/api/sessions",
         "/api/sessions/current",
         "/api/messages",
+        "/api/rooms",
+        "/api/rooms/{room}/messages",
         "/api/session/cookie",
     }
 

@@ -43,7 +43,7 @@ FUZZ = settings(
 def fuzz_service(moto_dynamo: Dynamo, tables: TableNames) -> ChatService:
     """A service that is not started: the API needs no subscriber, and the app runs on schemathesis' loop."""
     ensure_tables(moto_dynamo, tables)
-    return make_service(moto_dynamo, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), room="lobby", key=BUS_KEY))
+    return make_service(moto_dynamo, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), key=BUS_KEY))
 
 
 @pytest.fixture
@@ -73,6 +73,10 @@ def test_no_generated_request_causes_a_server_error(
         "DELETE /api/sessions/current",
         "GET /api/messages",
         "POST /api/messages",
+        "GET /api/rooms",
+        "POST /api/rooms",
+        "GET /api/rooms/{room}/messages",
+        "POST /api/rooms/{room}/messages",
         "POST /api/session/cookie",
         "DELETE /api/session/cookie",
     }

@@ -1,4 +1,4 @@
-"""The bus and the feed with fakeredis: one subscriber per process for every room it watches, each event once."""
+"""The bus with fakeredis: one subscriber per process for every room it watches, each event once."""
 
 import asyncio
 import json
@@ -14,9 +14,8 @@ from chat.errors import BusUnavailable
 from chat.events import Event
 from chat.metrics import Metrics
 from chat.models import Message, new_message_key
-from chat.service import ChatService
-from chat.storage import Dynamo, TableNames
-from tests.conftest import BUS_KEY, make_service
+from chat.rooms import Room
+from tests.conftest import BUS_KEY
 from tests.helpers import wait_for
 
 
@@ -25,11 +24,23 @@ def message(text: str = "hi", room: str = "lobby") -> Message:
 
 
 def test_every_event_kind_round_trips_through_json() -> None:
-    for event in (events.message_added(message("hé <b> 👍")), events.session_ended("ab" * 32)):
+    key = new_message_key()
+    room = Room(id="game night", name="Game night")
+    kinds = {
+        "message": events.message_added(message("hé <b> 👍")),
+        "session": events.session_ended("ab" * 32),
+        "activity": events.activity({"lobby": (key, 3)}, origin="p1"),
+        "read": events.reads([("a1", "lobby", key)], origin="p1"),
+        "room": events.room_added(room, origin="p1"),
+    }
+    for kind, event in kinds.items():
         raw = events.encode(event)
         assert events.decode(raw) == event
-        assert json.loads(raw)["type"] in ("message", "session")
+        assert json.loads(raw)["type"] == kind
     assert events.message_of(events.decode(events.encode(events.message_added(m := message())))) == m
+    assert events.activity_of(events.decode(events.encode(kinds["activity"]))) == {"lobby": (key, 3)}
+    assert events.reads_of(events.decode(events.encode(kinds["read"]))) == [("a1", "lobby", key)]
+    assert events.room_of(events.decode(events.encode(kinds["room"]))) == room
 
 
 class Listener:
@@ -200,7 +211,7 @@ async def test_malformed_events_are_ignored_and_counted_on_every_channel(redis_s
     await bus.stop()
 
 
-async def test_forged_stale_and_foreign_events_never_reach_the_feed(redis_server: FakeServer) -> None:
+async def test_forged_stale_and_foreign_events_never_reach_on_event(redis_server: FakeServer) -> None:
     listener = await listening(redis_server, "lobby")
     bus = listener.bus
     raw = FakeAsyncRedis(server=redis_server)
@@ -238,71 +249,3 @@ async def test_a_frozen_redis_holds_a_publish_no_longer_than_the_timeout() -> No
         await bus.publish("lobby", events.message_added(message()))
     assert time.monotonic() - started < 1.0
     await bus.stop()
-
-
-async def test_feed_delivers_each_key_once_in_key_order_and_survives_a_broken_view(
-    memory_service: ChatService,
-) -> None:
-    feed = memory_service.feed
-    good: list[Message] = []
-
-    def broken(_: list[Message]) -> None:
-        raise RuntimeError("this view is gone")
-
-    feed.subscribe(broken)
-    feed.subscribe(good.extend)
-    first, second = sorted((message("1"), message("2")), key=lambda m: m.key)
-    feed.deliver([second, first])
-    feed.deliver([first])
-    feed.on_event(events.message_added(second))
-    assert good == [first, second]
-
-
-async def test_removed_listeners_get_nothing(memory_service: ChatService) -> None:
-    got: list[Message] = []
-    remove = memory_service.feed.subscribe(got.extend)
-    assert memory_service.feed.listener_count == 1
-    remove()
-    memory_service.feed.deliver([message()])
-    assert got == []
-    assert memory_service.feed.listener_count == 0
-
-
-async def test_catch_up_finds_messages_that_were_stored_but_never_announced(
-    memory_service: ChatService,
-) -> None:
-    got: list[Message] = []
-    memory_service.feed.subscribe(got.extend)
-    session = await memory_service.register("Kim")
-    announced = await memory_service.send(session, "announced")
-    silent = await memory_service.messages.put(memory_service.prepare(session, "stored, then the process died"))
-    assert [m.text for m in got] == ["announced"]
-    await memory_service.feed.catch_up()
-    assert got == [announced, silent]
-    await memory_service.feed.catch_up()
-    assert got == [announced, silent]
-
-
-async def test_since_serves_recent_gaps_from_memory_with_an_overlap(memory_service: ChatService) -> None:
-    session = await memory_service.register("Lee")
-    sent = [await memory_service.send(session, f"m{i}") for i in range(5)]
-    # a reader whose newest message is sent[1] gets everything from a little before it: it drops what it has
-    assert memory_service.feed.since(sent[1].key) == sent
-    assert await memory_service.since(sent[1].key) == sent
-    # the feed was primed from an empty room: it knows the whole room, however old the key
-    assert memory_service.feed.since("2000-01-01T00:00:00.000Z#0000000000000000") == sent
-
-
-async def test_since_reads_dynamodb_where_memory_ends(
-    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
-) -> None:
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
-    service = make_service(memory_db, tables, bus, recent_size=3)  # a small memory: the two oldest are let go
-    await service.feed.start(catch_up_interval=3600)
-    try:
-        session = await service.register("Lee")
-        sent = [await service.send(session, f"m{i}") for i in range(5)]
-        assert service.feed.since(sent[1].key) is None
-        assert await service.since(sent[1].key) == sent
-    finally:
-        await service.feed.stop()

@@ -137,6 +137,6 @@ async def test_redis_errors_become_bus_unavailable() -> None:
     redis = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     try:
         with pytest.raises(BusUnavailable, match="Live updates are unavailable"):
-            await Bus(redis=redis, room="lobby", key=BUS_KEY).publish(session_ended("x"))
+            await Bus(redis=redis, key=BUS_KEY).publish(None, session_ended("x"))
     finally:
         await redis.aclose()

@@ -19,7 +19,7 @@ from chat.health import Health
 from chat.metrics import Metrics
 from chat.monitoring import build_monitoring_router
 from chat.storage import Dynamo, TableNames
-from tests.conftest import BUS_KEY
+from tests.conftest import BUS_KEY, redis_goes_down
 
 
 class Clock:
@@ -30,15 +30,15 @@ class Clock:
         return self.now
 
 
-async def nothing() -> None:
+async def nothing(_room: str | None) -> None:
     return None
 
 
 @pytest.fixture
 async def bus(redis_server: FakeServer) -> AsyncIterator[Bus]:
     """A subscribed bus on fakeredis."""
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
-    bus.start(on_event=lambda _: None, on_connect=nothing)
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
+    bus.start(on_event=lambda _room, _event: None, on_subscribed=nothing)
     await asyncio.wait_for(bus.connected.wait(), 3)
     yield bus
     redis_server.connected = True
@@ -68,8 +68,7 @@ async def test_ready_is_503_with_a_reason_for_each_part_that_fails(
 ) -> None:
     # no table of that name: DescribeTable fails as it does when DynamoDB refuses the process
     health = health_of(memory_db, TableNames.with_prefix("missing_"), redis_server, bus)
-    redis_server.connected = False  # every command and the subscription fail: Redis is down
-    await asyncio.wait_for(_wait_until(lambda: not bus.connected.is_set()), 3)
+    await redis_goes_down(redis_server, bus)  # every command and the subscription fail
     health.drain()
     async with answer(health) as client:
         response = await client.get("/api/ready")

@@ -63,10 +63,8 @@ REFUSED_TEXT: list[tuple[str, str, str]] = [
 
 @pytest.fixture
 def service(memory_db: Dynamo, tables: TableNames) -> ChatService:
-    """A service on moto whose rate limit no case here reaches (the feed is not started: no listener needed)."""
-    return make_service(
-        memory_db, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), room="lobby", key=BUS_KEY), rate_burst=1000
-    )
+    """A service on moto whose rate limit no case here reaches (its hub is not started: no view listens)."""
+    return make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), key=BUS_KEY), rate_burst=1000)
 
 
 async def test_hostile_text_is_stored_exactly_as_defined(service: ChatService, subtests: pytest.Subtests) -> None:
@@ -76,7 +74,7 @@ async def test_hostile_text_is_stored_exactly_as_defined(service: ChatService, s
         with subtests.test(case):
             sent[case] = await service.send(session, raw)
             assert sent[case].text == stored
-    read = {m.key: m for m in (await service.history(limit=100)).messages}
+    read = {m.key: m for m in (await service.history("lobby", limit=100)).messages}
     for case, message in sent.items():
         with subtests.test(f"{case} read back"):
             assert read[message.key] == message  # round trip through DynamoDB, code point for code point
@@ -90,7 +88,7 @@ async def test_hostile_text_is_refused_with_a_clear_message(service: ChatService
                 await service.send(session, raw)
             assert message in info.value.message
             assert len(info.value.message) < 200  # the refusal never echoes the input
-    assert (await service.history()).messages == []
+    assert (await service.history("lobby")).messages == []
 
 
 @pytest.mark.parametrize("raw", ["\u200b", "\u200d\u200d", "\ufeff \u2060", "\u3164", "\u202e"])

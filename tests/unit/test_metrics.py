@@ -10,13 +10,12 @@ from fakeredis import FakeAsyncRedis, FakeServer
 
 from chat.bus import Bus
 from chat.errors import NameTaken, RateLimited
-from chat.feed import RoomFeed
 from chat.metrics import Metrics
-from chat.models import Draft, Message, new_nonce
-from chat.service import ChatService, Limits
-from chat.settings import Settings
-from chat.storage import Dynamo, MessageStore, TableNames, UserStore
-from tests.conftest import BUS_KEY
+from chat.models import Draft, new_nonce
+from chat.service import ChatService
+from chat.storage import Dynamo, MessageStore, TableNames
+from tests.conftest import BUS_KEY, make_service, redis_goes_down
+from tests.unit.recording import RecordingSink, show
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
@@ -31,32 +30,24 @@ def metrics() -> Metrics:
 
 @pytest.fixture
 def bus(redis_server: FakeServer, metrics: Metrics) -> Bus:
-    return Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY, metrics=metrics)
+    return Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY, metrics=metrics)
 
 
 @pytest.fixture
 async def service(memory_db: Dynamo, tables: TableNames, bus: Bus, metrics: Metrics) -> AsyncIterator[ChatService]:
-    """A started service whose store, feed and bus all count into ``metrics``."""
-    messages = MessageStore(db=memory_db, tables=tables)
-    feed = RoomFeed(room="lobby", store=messages, bus=bus, metrics=metrics)
-    service = ChatService(
-        users=UserStore(db=memory_db, tables=tables),
-        messages=messages,
-        feed=feed,
-        limits=Limits.from_settings(Settings(rate_per_second=0.001, rate_burst=2)),
-        metrics=metrics,
-    )
-    await feed.start(catch_up_interval=3600)
+    """A started service whose store, hub and bus all count into ``metrics``."""
+    service = make_service(memory_db, tables, bus, metrics=metrics, rate_per_second=0.001, rate_burst=2)
+    await service.hub.start(catch_up_interval=3600)
     await asyncio.wait_for(bus.connected.wait(), 3)
     yield service
-    await feed.stop()
+    await service.hub.stop()
 
 
 async def test_a_post_counts_one_stored_one_announced_and_one_latency(service: ChatService, metrics: Metrics) -> None:
     alice = await service.register("Alice")
     await service.send(alice, "hello")
     assert value(metrics, "sinchchat_messages_stored_total") == 1
-    await service.feed.flush(within=1.0)  # the post did not wait for its announcement
+    await service.hub.flush(within=1.0)  # the post did not wait for its announcement
     assert value(metrics, "sinchchat_messages_announced_total") == 1
     assert value(metrics, "sinchchat_post_seconds_count") == 1
     assert value(metrics, "sinchchat_post_seconds_sum") > 0
@@ -90,24 +81,28 @@ async def test_refusals_count_by_kind_and_rate_limits_apart(service: ChatService
 
 
 async def test_catch_up_counts_what_it_repairs_and_not_the_first_read_at_start(
-    service: ChatService, metrics: Metrics, memory_db: Dynamo, tables: TableNames, bus: Bus
+    service: ChatService, metrics: Metrics, memory_db: Dynamo, tables: TableNames
 ) -> None:
+    await show(service.hub, "lobby")  # a view shows the lobby: its first read is done
     alice = await service.register("Alice")
     await service.send(alice, "announced")
     # stored by another process whose announcement never came
     missed = Draft(room="lobby", author="Bob", author_id="b0b", text="never announced", nonce=new_nonce())
     await MessageStore(db=memory_db, tables=tables).put(missed)
-    await service.feed.catch_up()
+    await service.hub.catch_up("lobby")
     assert value(metrics, "sinchchat_messages_caught_up_total") == 1
-    # a process that starts now reads both as its first page: nothing was repaired
+    # a process that opens the room now reads both as its first page: nothing was repaired
     fresh = Metrics()
-    starting = RoomFeed(room="lobby", store=MessageStore(db=memory_db, tables=tables), bus=bus, metrics=fresh)
-    delivered: list[Message] = []
-    starting.subscribe(delivered.extend)
-    await starting.catch_up()
-    assert len(delivered) == 2
+    starting = make_service(
+        memory_db, tables, Bus(redis=FakeAsyncRedis(server=FakeServer()), key=BUS_KEY), metrics=fresh
+    )
+    delivered = RecordingSink()
+    starting.hub.attach(delivered)
+    starting.hub.open_room("lobby")
+    await starting.hub.catch_up("lobby")
+    assert [m.text for m in delivered.of("lobby")] == ["announced", "never announced"]
     assert value(fresh, "sinchchat_messages_caught_up_total") == 0
-    await service.feed.catch_up()
+    await service.hub.catch_up("lobby")
     assert value(metrics, "sinchchat_messages_caught_up_total") == 1
 
 
@@ -115,10 +110,7 @@ async def test_a_lost_subscription_counts_one_reconnect(
     service: ChatService, metrics: Metrics, redis_server: FakeServer, bus: Bus
 ) -> None:
     assert value(metrics, "sinchchat_subscriber_reconnects_total") == 0
-    redis_server.connected = False
-    async with asyncio.timeout(5):
-        while bus.connected.is_set():
-            await asyncio.sleep(0.01)
+    await redis_goes_down(redis_server, bus)
     redis_server.connected = True
     await asyncio.wait_for(bus.connected.wait(), 10)
     assert value(metrics, "sinchchat_subscriber_reconnects_total") == 1

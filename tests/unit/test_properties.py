@@ -19,13 +19,11 @@ from hypothesis import strategies as st
 from chat.bus import Bus
 from chat.confusables import is_default_ignorable
 from chat.errors import InvalidName, InvalidText
-from chat.feed import RoomFeed
 from chat.models import Draft, Message, clean_text, new_nonce
 from chat.names import NAME_MAX_LENGTH, NAME_MIN_LENGTH, alias_key, check_name, name_key
-from chat.service import ChatService, Limits
-from chat.settings import Settings
-from chat.storage import Dynamo, MessageStore, TableNames, UserStore
-from tests.conftest import BUS_KEY
+from chat.service import ChatService
+from chat.storage import Dynamo, MessageStore, TableNames
+from tests.conftest import BUS_KEY, make_service
 
 STORAGE = settings(
     max_examples=25,
@@ -151,18 +149,10 @@ def test_text_is_stored_as_defined_or_refused(raw: str) -> None:
     assert clean_text(raw, max_length=TEXT_LIMIT) == expected
 
 
-def chat_service(db: Dynamo, tables: TableNames, *, room: str, max_message_length: int = 2000) -> ChatService:
-    """A service in its own room, with a rate limit no example reaches."""
-    messages = MessageStore(db=db, tables=tables)
-    bus = Bus(redis=FakeAsyncRedis(server=FakeServer()), room=room, key=BUS_KEY)
-    return ChatService(
-        users=UserStore(db=db, tables=tables),
-        messages=messages,
-        feed=RoomFeed(room=room, store=messages, bus=bus),
-        limits=Limits.from_settings(
-            Settings(max_message_length=max_message_length, rate_per_second=1000.0, rate_burst=1000)
-        ),
-    )
+def chat_service(db: Dynamo, tables: TableNames, *, max_message_length: int = 2000) -> ChatService:
+    """A service with a rate limit no example reaches."""
+    bus = Bus(redis=FakeAsyncRedis(server=FakeServer()), key=BUS_KEY)
+    return make_service(db, tables, bus, max_message_length=max_message_length, rate_per_second=1000.0, rate_burst=1000)
 
 
 @STORAGE
@@ -170,20 +160,20 @@ def chat_service(db: Dynamo, tables: TableNames, *, room: str, max_message_lengt
 async def test_texts_round_trip_through_the_store_or_are_refused(
     memory_db: Dynamo, tables: TableNames, raws: list[str]
 ) -> None:
-    room = f"room-{uuid.uuid4().hex}"
-    service = chat_service(memory_db, tables, room=room, max_message_length=TEXT_LIMIT)
+    service = chat_service(memory_db, tables, max_message_length=TEXT_LIMIT)
     session = await service.register(f"u{uuid.uuid4().hex[:12]}")
+    room, _ = await service.create_room(session, f"room {uuid.uuid4().hex}")  # a room of its own
     stored: list[Message] = []
     for raw in raws:
         expected = expected_text(raw)
         if looks_empty(expected) or len(expected) > TEXT_LIMIT:
             with pytest.raises(InvalidText):
-                await service.send(session, raw)
+                await service.send(session, raw, room=room.id)
         else:
-            sent = await service.send(session, raw)
+            sent = await service.send(session, raw, room=room.id)
             assert sent.text == expected
             stored.append(sent)
-    page = await service.history(limit=10)
+    page = await service.history(room.id, limit=10)
     assert sorted(page.messages, key=lambda m: m.key) == sorted(stored, key=lambda m: m.key)
     await service.logout(session)
 
@@ -236,7 +226,7 @@ def test_the_alias_key_ignores_case_and_normalization_form(raw: str) -> None:
 @STORAGE
 @given(raw=st.one_of(plausible_names, plausible_names, names))
 async def test_a_registered_name_reads_back_exactly(memory_db: Dynamo, tables: TableNames, raw: str) -> None:
-    service = chat_service(memory_db, tables, room="lobby")
+    service = chat_service(memory_db, tables)
     try:
         expected = check_name(raw)
     except InvalidName:

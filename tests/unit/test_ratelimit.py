@@ -105,7 +105,7 @@ async def limited_service(db: Dynamo, tables: TableNames, server: FakeServer) ->
     return make_service(
         db,
         tables,
-        Bus(redis=redis, room="lobby", key=BUS_KEY),
+        Bus(redis=redis, key=BUS_KEY),
         rate_per_second=5,
         rate_burst=10,
         address_rate_per_second=10,

@@ -53,3 +53,10 @@ def test_a_room_address_is_the_lobby_or_its_encoded_id() -> None:
     assert Room(id="lobby", name="Lobby").path("lobby") == "/"
     assert Room(id="game night", name="Game night").path("lobby") == "/r/game%20night"
     assert Room(id="café", name="Café").path("lobby") == "/r/caf%C3%A9"
+
+
+def test_a_short_name_whose_id_is_written_out_too_long_is_refused() -> None:
+    # U+FDFA is one letter that NFKC writes out as 18 characters: the id, a DynamoDB key, must stay bounded
+    assert len(room_id(check_room_name("\ufdfa" * 8))) == 144
+    with pytest.raises(InvalidRoomName, match="too long once written out"):
+        check_room_name("\ufdfa" * 9)

@@ -9,11 +9,13 @@ import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from chat.bus import Bus
-from chat.errors import InvalidName, InvalidText, NameTaken, NotLoggedIn, RateLimited
-from chat.models import Message
+from chat.errors import InvalidInput, InvalidName, InvalidText, NameTaken, NotLoggedIn, RateLimited
+from chat.models import session_digest
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
 from tests.conftest import BUS_KEY, make_service, plant
+from tests.helpers import wait_for
+from tests.unit.recording import RecordingSink, show
 
 
 def _counted(calls: list[str], name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -53,16 +55,17 @@ async def test_a_stale_token_cannot_resume_someone_elses_name(memory_service: Ch
     assert (await memory_service.resume(second.token, name="Dana")).token == second.token
 
 
-async def test_post_stores_then_announces_to_the_feed(memory_service: ChatService) -> None:
-    got: list[Message] = []
-    memory_service.feed.subscribe(got.extend)
+async def test_post_stores_then_announces_to_the_views_here(memory_service: ChatService) -> None:
+    got = RecordingSink()
+    memory_service.hub.attach(got)
+    await show(memory_service.hub, "lobby")
     session = await memory_service.register("Eve")
     sent = await memory_service.send(session, "  hello <b>world</b>  ")
     assert sent.text == "hello <b>world</b>"
     assert sent.author == "Eve"
-    page = await memory_service.history()
+    page = await memory_service.history("lobby")
     assert [m.key for m in page.messages] == [sent.key]
-    assert got == [sent]
+    assert got.of("lobby") == [sent]
 
 
 async def test_posting_the_same_message_twice_stores_it_once(memory_service: ChatService) -> None:
@@ -70,7 +73,7 @@ async def test_posting_the_same_message_twice_stores_it_once(memory_service: Cha
     message = memory_service.prepare(session, "once")
     await memory_service.post(session, message)
     await memory_service.post(session, message)
-    assert [m.text for m in (await memory_service.history()).messages] == ["once"]
+    assert [m.text for m in (await memory_service.history("lobby")).messages] == ["once"]
 
 
 async def test_post_refuses_bad_text_and_logged_out_sessions_without_writing(
@@ -84,7 +87,7 @@ async def test_post_refuses_bad_text_and_logged_out_sessions_without_writing(
     await memory_service.logout(session)
     with pytest.raises(NotLoggedIn):
         await memory_service.send(session, "after logout")
-    assert (await memory_service.history()).messages == []
+    assert (await memory_service.history("lobby")).messages == []
 
 
 async def test_someone_cannot_post_a_message_prepared_for_another(memory_service: ChatService) -> None:
@@ -102,33 +105,32 @@ async def test_rate_limit_allows_a_burst_then_refuses(memory_service: ChatServic
     with pytest.raises(RateLimited) as info:
         await memory_service.send(session, "one too many")
     assert 0 < info.value.retry_after <= 1
-    assert len((await memory_service.history(limit=100)).messages) == memory_service.limits.rate_burst
+    assert len((await memory_service.history("lobby", limit=100)).messages) == memory_service.limits.rate_burst
 
 
 async def test_history_refuses_bad_cursors_and_sizes(memory_service: ChatService) -> None:
-    with pytest.raises(InvalidText.__mro__[1]):
-        await memory_service.history(before="not-a-key")
-    with pytest.raises(InvalidText.__mro__[1]):
-        await memory_service.history(limit=0)
+    with pytest.raises(InvalidInput, match="cursor is not valid"):
+        await memory_service.history("lobby", before="not-a-key")
+    for size in (0, memory_service.limits.max_page_size + 1):
+        with pytest.raises(InvalidInput, match="A page holds 1 to"):
+            await memory_service.history("lobby", limit=size)
 
 
-async def test_logout_tells_every_view_of_that_session(memory_service: ChatService) -> None:
+async def test_logout_tells_this_process_at_once_and_frees_the_name(memory_service: ChatService) -> None:
+    sink = RecordingSink()
+    memory_service.hub.attach(sink)
     session = await memory_service.register("Ivy")
-    other = await memory_service.register("Jon")
-    ended: list[str] = []
-    memory_service.feed.watch_session(session.token, lambda: ended.append("tab1"))
-    memory_service.feed.watch_session(session.token, lambda: ended.append("tab2"))
-    memory_service.feed.watch_session(other.token, lambda: ended.append("other"))
+    await memory_service.register("Jon")
     await memory_service.logout(session)
-    await asyncio.sleep(0.2)  # the bus echo must not call them twice
-    assert sorted(ended) == ["tab1", "tab2"]
+    assert sink.ended == [session_digest(session.token)]  # before the bus is heard: the views here close at once
+    await memory_service.register("ivy")
 
 
 async def test_a_busy_sender_reads_its_session_once_per_recheck_window(
     memory_db: Dynamo, tables: TableNames, redis_server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [time.time()]
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY)
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
     service = make_service(memory_db, tables, bus, clock=lambda: now[0])
     session = await service.register("Kim")
     users = service.users
@@ -140,31 +142,30 @@ async def test_a_busy_sender_reads_its_session_once_per_recheck_window(
     now[0] += service.limits.session_recheck_seconds
     await service.send(session, "two seconds later")
     assert reads == ["by_name", "by_name"]
-    assert len((await service.history()).messages) == 6
+    assert len((await service.history("lobby")).messages) == 6
 
 
 async def test_a_logout_in_another_process_stops_the_next_post_there(
     memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
 ) -> None:
     here, there = (
-        make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY))
-        for _ in range(2)
+        make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)) for _ in range(2)
     )
     for service in (here, there):
-        await service.feed.start(catch_up_interval=3600)
+        await service.hub.start(catch_up_interval=3600)
     try:
         session = await here.register("Lee")
         await there.send(session, "hello")  # ``there`` now remembers the session as live
-        ended = asyncio.Event()
-        there.feed.watch_session(session.token, ended.set)
+        ended = RecordingSink()
+        there.hub.attach(ended)
         await here.logout(session)
-        await asyncio.wait_for(ended.wait(), 5)
+        assert await wait_for(lambda: ended.ended == [session_digest(session.token)], timeout=5)
         with pytest.raises(NotLoggedIn):
             await there.send(session, "after logout elsewhere")
-        assert [m.text for m in (await there.history()).messages] == ["hello"]
+        assert [m.text for m in (await there.history("lobby")).messages] == ["hello"]
     finally:
         for service in (here, there):
-            await service.feed.stop()
+            await service.hub.stop()
 
 
 class Gate(FakeAsyncRedis):  # type: ignore[misc]
@@ -183,44 +184,46 @@ async def test_a_frozen_redis_never_holds_a_post_and_what_it_missed_is_announced
     memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
 ) -> None:
     open_ = asyncio.Event()
-    frozen = Bus(redis=Gate(server=redis_server, gate=open_), room="lobby", key=BUS_KEY, publish_timeout=0.2)
+    frozen = Bus(redis=Gate(server=redis_server, gate=open_), key=BUS_KEY, publish_timeout=0.2)
     here = make_service(memory_db, tables, frozen)
-    there = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), room="lobby", key=BUS_KEY))
+    there = make_service(memory_db, tables, Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY))
+    got_here, got_there = RecordingSink(), RecordingSink()
+    here.hub.attach(got_here)
+    there.hub.attach(got_there)
     for service in (here, there):
-        await service.feed.start(catch_up_interval=3600)  # no periodic catch-up: only the bus can tell ``there``
+        await service.hub.start(catch_up_interval=3600)  # no periodic catch-up: only the bus can tell ``there``
     try:
-        got_here: list[Message] = []
-        got_there: list[Message] = []
-        here.feed.subscribe(got_here.extend)
-        there.feed.subscribe(got_there.extend)
+        await show(here.hub, "lobby")  # a view of the lobby in each process
+        await show(there.hub, "lobby")
         session = await here.register("Mo")
         started = time.monotonic()
         sent = [await here.send(session, f"during the freeze {i}") for i in range(5)]
         assert time.monotonic() - started < 1.0  # acknowledged once stored, not once announced
-        assert got_here == sent  # this process's views at once
+        assert got_here.of("lobby") == sent  # this process's views at once
         await asyncio.sleep(0.5)
-        assert got_there == []  # the doorbell is frozen
+        assert got_there.of("lobby") == []  # the doorbell is frozen
         open_.set()  # Redis answers again
-        async with asyncio.timeout(5):
-            while len(got_there) < len(sent):
-                await asyncio.sleep(0.05)
-        assert sorted(got_there, key=lambda m: m.key) == sent
+        assert await wait_for(lambda: len(got_there.of("lobby")) == len(sent), timeout=5)
+        assert sorted(got_there.of("lobby"), key=lambda m: m.key) == sent
     finally:
+        open_.set()
         for service in (here, there):
-            await service.feed.stop()
+            await service.hub.stop()
 
 
 async def test_one_key_from_the_future_does_not_blind_catch_up(
     memory_service: ChatService, memory_db: Dynamo, tables: TableNames
 ) -> None:
-    got: list[Message] = []
-    memory_service.feed.subscribe(got.extend)
+    sink = RecordingSink()
+    memory_service.hub.attach(sink)
+    await show(memory_service.hub, "lobby")
     plant(memory_db, tables, key="2099-01-01T00:00:00.000Z#0123456789abcdef", text="from the future")
-    await memory_service.feed.catch_up()  # the process sees it (an old version or a bad clock stored it)
+    await memory_service.hub.catch_up("lobby")  # the process sees it (an old version or a bad clock stored it)
+    got = sink.of("lobby")
     assert [m.text for m in got] == ["from the future"]
     session = await memory_service.register("Ned")
     # eight messages stored while this process could not hear Redis (stored by another process)
     missed = [await memory_service.messages.put(memory_service.prepare(session, f"missed {i}")) for i in range(8)]
-    await memory_service.feed.catch_up()
-    assert got[1:] == missed
-    assert await memory_service.since("2099-01-01T00:00:00.000Z#0123456789abcdef") == [*missed, got[0]]
+    await memory_service.hub.catch_up("lobby")
+    assert sink.of("lobby")[1:] == missed
+    assert await memory_service.since("lobby", "2099-01-01T00:00:00.000Z#0123456789abcdef") == [*missed, got[0]]
