@@ -33,6 +33,7 @@ class ReadTracker:
         self._interval = interval
         self._told: dict[tuple[str, str], str] = {}  # (reader, room) -> the newest key told
         self._pending: dict[tuple[str, str], tuple[str, int]] = {}  # (reader, room) -> (key, expires_at)
+        self._unsaved: dict[str, dict[str, str]] = {}  # reader -> room -> key told here, not yet written
         self._task: asyncio.Task[None] | None = None
 
     def mark(self, reader: str, room: str, key: str, *, expires_at: int) -> None:
@@ -44,7 +45,22 @@ class ReadTracker:
         while len(self._told) > _REMEMBERED:
             del self._told[next(iter(self._told))]
         self._pending[(reader, room)] = (key, expires_at)
+        self._unsaved.setdefault(reader, {})[room] = key
         self._hub.reads_here([(reader, room, key)])
+
+    def unsaved(self, reader: str) -> dict[str, str]:
+        """The reader's markers moved here that DynamoDB may not hold yet (room -> key): pending or being written.
+
+        An unread count read right after joining, or right after leaving a room, must not wait for the next write.
+        """
+        return dict(self._unsaved.get(reader, {}))
+
+    def _saved(self, reader: str, room: str, key: str) -> None:
+        rooms = self._unsaved.get(reader)
+        if rooms is not None and rooms.get(room) == key:  # unless the marker moved on meanwhile
+            del rooms[room]
+            if not rooms:
+                del self._unsaved[reader]
 
     async def flush(self) -> None:
         """Write every pending marker (a failed write is tried again at the next flush)."""
@@ -63,6 +79,8 @@ class ReadTracker:
                     self._pending.setdefault((reader, room), value)
                 elif isinstance(result, BaseException):
                     raise result
+                else:
+                    self._saved(reader, room, value[0])
 
     async def _flush_forever(self) -> None:
         while True:

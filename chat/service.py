@@ -292,6 +292,9 @@ class ChatService:
         One Query for the session's markers; a count Query only for rooms that have something new.
         """
         markers = await self._markers.of_reader(session.author_id)
+        # what this process was told a moment ago (joining, leaving a room) is written within a second: count it now
+        for room, key in self.reads.unsaved(session.author_id).items():
+            markers[room] = max(key, markers.get(room, ""))
         since_joining = markers.get(_SINCE_JOINING, "")
         counts: dict[str, int] = {}
 
