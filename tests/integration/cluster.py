@@ -115,6 +115,11 @@ class Cluster:
         self.room = room
         self.nodes: list[Node] = []
 
+    @property
+    def namespace(self) -> str:
+        """The table prefix, which also keeps the nodes' Redis channels apart from other tests'."""
+        return self.tables.users.removesuffix("Users")
+
     async def node(
         self,
         *,
@@ -139,7 +144,7 @@ class Cluster:
         settings = Settings(
             dynamodb_endpoint=self.endpoint,
             aws_region=REGION,
-            table_prefix=self.tables.users.removesuffix("Users"),
+            table_prefix=self.namespace,
             redis_url=redis_url,
             redis_cluster=redis_cluster,
             storage_secret="integration-tests-only",  # signs no real cookie here
