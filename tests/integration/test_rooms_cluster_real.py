@@ -12,12 +12,15 @@ order, and nothing of another room.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
+from chat import events
+from chat.errors import BusUnavailable
 from chat.models import Message, Session
 from tests.helpers import wait_for
 
@@ -112,3 +115,41 @@ async def test_twenty_rooms_over_three_shards_lose_nothing_when_a_shard_restarts
     assert failures > 0, "no announcement failed: the shard was not down while its rooms sent"
     # the other shards kept their subscriptions: their rooms were caught up once, when their tab opened
     assert {reader.caught_up[room] for room in elsewhere} == {1}
+
+
+async def test_while_no_shard_answers_posts_are_stored_and_announced_once_the_cluster_is_back(
+    cluster: Cluster, private_shards: RedisShards, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every shard down: the cluster client cannot even read its slot map and raises RedisClusterException, which
+    is no RedisError. A post must still be stored and answered (the rate limit counted by this process alone), its
+    announcement must fail as BusUnavailable and be repeated once the cluster answers, and readiness says why."""
+    caplog.set_level(logging.INFO)
+    url = private_shards.url
+    sender, reader = [await cluster.node(redis_url=url, redis_cluster=True) for _ in range(2)]
+    session = await sender.service.register("Sender")
+    tab = await reader.show(cluster.room)
+    before = await sender.service.send(session, "before the outage")
+    assert await wait_for(lambda: tab.has_all([before.key]), timeout=10)
+
+    for shard in private_shards.nodes:
+        shard.kill()
+    during = [await sender.service.send(session, f"while no shard answers {i}") for i in range(3)]
+    with pytest.raises(BusUnavailable):
+        await sender.bus.publish(cluster.room, events.message_added(during[0]))
+    readiness = await sender.runtime.health.ready()
+    assert any(reason.startswith("redis: ") for reason in readiness.reasons), readiness.reasons
+
+    for shard in private_shards.nodes:
+        await asyncio.to_thread(shard.start)
+    await asyncio.to_thread(private_shards.wait_ok)
+    keys = [m.key for m in [before, *during]]
+    # the repeated announcements and the reader's catch-up after it subscribes again both bring them: once each
+    assert await wait_for(lambda: tab.has_all(keys), timeout=30), tab.paths
+    assert [m.key for m in await stored(reader.service)] == keys
+    counts = tally(tab, keys)
+    assert (counts.lost, counts.duplicated, counts.unexpected, counts.out_of_order) == (0, 0, 0, 0), counts
+    unannounced = [r for r in caplog.records if r.name == "chat.hub" and "could not announce" in r.getMessage()]
+    assert unannounced, "no announcement failed while every shard was down"
+    escaped = [r for r in caplog.records if r.exc_info and r.name == "asyncio"]
+    assert escaped == [], [r.getMessage() for r in escaped]  # no announcement died as an unretrieved exception
+    print(f"posts_while_down={len(during)} tab_arrived_by[{dict(tab.paths)}]")
