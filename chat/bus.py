@@ -23,7 +23,6 @@ from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from .errors import BusUnavailable
 from .events import Event
@@ -31,7 +30,7 @@ from .metrics import Metrics
 from .placement import placement_for
 from .sealing import MAX_EVENT_AGE_SECONDS, Seal, derive_key
 from .subscriber import Subscriber
-from .subscription import RedisClient
+from .subscription import REDIS_FAILURES, RedisClient
 
 __all__ = [
     "MAX_EVENT_AGE_SECONDS",
@@ -130,7 +129,7 @@ class Bus:
                     await self._redis.publish(channel, data)
         except TimeoutError as exc:
             raise BusUnavailable("Live updates are slow to answer right now.") from exc
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise BusUnavailable("Live updates are unavailable right now.") from exc
 
     async def ping(self) -> None:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from .bus import Bus
 from .errors import StorageUnavailable
 from .storage import Dynamo
+from .subscription import REDIS_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ class Health:
                 await self._bus.ping()
         except TimeoutError:
             return f"no answer within {self._timeout:g} s"
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             log.debug("readiness: Redis PING failed: %s", exc)
             return f"{type(exc).__name__}"
         return None

@@ -19,10 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.exceptions import RedisError
-
 from .errors import RateLimited
-from .subscription import RedisClient
+from .subscription import REDIS_FAILURES, RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +158,7 @@ class SharedLimiter:
                 if refused:
                     spent = [(k, r) for (k, r), w in zip(keyed, waits, strict=True) if int(w) == 0]
                     await asyncio.gather(*(self._refund(keys=[k], args=[r.interval]) for k, r in spent))
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:  # a timeout too: TimeoutError is an OSError
             if self._local_until is None:
                 log.warning("rate limits are counted by this process alone until Redis answers: %s", exc or "timeout")
             self._local_until = self._clock() + _LOCAL_FOR

@@ -29,11 +29,16 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 log = logging.getLogger(__name__)
 
 RedisClient = Redis | RedisCluster
+
+# what a command on a RedisClient raises while a server or a shard is away, besides TimeoutError (an OSError): the
+# cluster client's RedisClusterException ("cannot be connected") is no RedisError, and redis-py 8.1's cluster client
+# can fail a command with an AttributeError when a concurrent reinitialize closed the connection under it
+REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError, AttributeError)
 
 MIN_BACKOFF = 0.1
 MAX_BACKOFF = 5.0

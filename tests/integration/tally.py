@@ -14,8 +14,9 @@ from chat.models import Message
 def delivery_path() -> str:
     """Which way a batch reached the views, from the name of the asyncio task that is delivering it.
 
-    The Bus names its tasks "subscriber <channel>" (live through Redis) and "catch-up after subscribe"; the feed
-    names "periodic catch-up". Anything else is the process's own send (or the priming read at start).
+    The Bus names its tasks "subscriber <server>" (live through Redis) and "catch-up after subscribe" (which also
+    primes a room when its first tab opens); the hub names "periodic catch-up". Anything else is the process's
+    own send.
     """
     task = asyncio.current_task()
     name = task.get_name() if task is not None else ""
@@ -30,7 +31,7 @@ def delivery_path() -> str:
 
 @dataclass
 class View:
-    """A chat view as the feed sees it: a listener that records every batch it is handed.
+    """A chat view (a tab) as the hub's sink feeds it: it records every batch it is handed.
 
     ``keys`` is what the view shows: like components.chat_panel.ChatPanel it places each key by order,
     because a message repaired by a catch-up is older than ones already shown. ``paths`` counts by which way
@@ -67,7 +68,7 @@ class Tally:
     """How one view compares with what DynamoDB holds. All but ``late`` must be 0.
 
     ``late`` counts arrivals older than a key the view already had: catch-up repairs and the natural interleaving
-    of two processes' sends. The feed promises key order within each batch, and the view places by key.
+    of two processes' sends. The hub promises key order within each batch, and the view places by key.
     """
 
     view: str

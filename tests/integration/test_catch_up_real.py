@@ -1,4 +1,4 @@
-"""The feed's catch-up on real DynamoDB in a busy room: it must find every message whose announcement was lost."""
+"""The hub's catch-up on real DynamoDB in a busy room: it must find every message whose announcement was lost."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from chat.models import Draft, Message, new_nonce
 
 from .cluster import Cluster
-from .tally import View
 
 pytestmark = pytest.mark.integration
 
@@ -21,8 +20,7 @@ async def test_catch_up_finds_missed_messages_in_a_room_with_more_than_500_messa
     cluster: Cluster, redis_url: str, record_property: Report
 ) -> None:
     node = await cluster.node(redis_url=redis_url)
-    view = View("view")
-    node.feed.subscribe(view)
+    view = await node.show(cluster.room)
     store = node.service.messages  # the process's own MessageStore; writes below skip the announcement
 
     def message(text: str) -> Draft:
@@ -36,12 +34,12 @@ async def test_catch_up_finds_missed_messages_in_a_room_with_more_than_500_messa
 
     # 520 messages within a few seconds, all seen live by this process ...
     seen = await put_all([message(f"seen {i}") for i in range(520)])
-    node.feed.deliver(seen)
+    node.hub.deliver(cluster.room, seen)
     # ... then 10 more from another process whose announcements were lost (Redis was down for it)
     missed = await put_all([message(f"missed {i}") for i in range(10)])
 
-    await node.feed.catch_up()  # what the reconnect does
-    await node.feed.catch_up()  # and the timer after it
+    await node.hub.catch_up(cluster.room)  # what the reconnect does
+    await node.hub.catch_up(cluster.room)  # and the timer after it
     not_delivered = sum(1 for m in missed if not view.has_all([m.key]))
     line = f"seen=520 missed=10 delivered_by_catch_up={10 - not_delivered} never_delivered={not_delivered}"
     print(line)

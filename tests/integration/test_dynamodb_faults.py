@@ -76,9 +76,7 @@ class Senders:
         senders = cls(nodes=nodes, sessions=[], views=[])
         for node, name in zip(nodes, ("Writer One", "Writer Two"), strict=True):
             senders.sessions.append(await node.service.register(name))
-            view = View(f"{node.name} view")
-            node.feed.subscribe(view)
-            senders.views.append(view)
+            senders.views.append(await node.show(cluster.room, f"{node.name} view"))
             senders._count_puts(node)
         return senders
 

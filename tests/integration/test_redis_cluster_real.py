@@ -1,8 +1,7 @@
 """The bus on a real Redis Cluster (three primaries): sharded pub/sub, one subscriber connection per shard.
 
 The fault tests run on a cluster of their own (``private_shards``), never on the shared one. Which shard owns a
-channel is read from the servers themselves (CLUSTER KEYSLOT and CLUSTER NODES), not from redis-py's routing that
-the code under test uses.
+channel is read from the servers themselves (see ``shards``).
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from tests.helpers import free_port, wait_for
 from .cluster import unique_room
 from .listeners import Listener, eventually, message, subscriber_connections, subscribers
 from .servers import RedisServer, RedisShards
+from .shards import owners, rooms_over_shards
 
 pytestmark = pytest.mark.integration
 
@@ -40,46 +40,11 @@ NAMESPACE = "it_"
 ACTIVITY = activity_channel(NAMESPACE)
 
 
-async def owners(url: str, channels: list[str]) -> dict[str, int]:
-    """The port of the primary that owns each channel, as the cluster itself tells."""
-    admin = Redis.from_url(url)
-    try:
-        nodes = await admin.execute_command("CLUSTER NODES")
-        ranges = [
-            (int(slots[0]), int(slots[-1]), int(address.rsplit(":", 1)[1]))
-            for address, node in nodes.items()
-            if "master" in node["flags"]
-            for slots in node["slots"]
-        ]
-        found = {}
-        for channel in channels:
-            slot = int(await admin.execute_command("CLUSTER KEYSLOT", channel))
-            found[channel] = next(port for low, high, port in ranges if low <= slot <= high)
-        return found
-    finally:
-        await admin.aclose()
-
-
-async def rooms_over_shards(url: str, count: int) -> dict[str, int]:
-    """``count`` new rooms, as evenly spread over the shards as their channels allow: room -> owner's port."""
-    candidates = [unique_room() for _ in range(count * 10)]
-    found = await owners(url, [channel_name(room, NAMESPACE) for room in candidates])
-    by_port: dict[int, list[str]] = {}
-    for room in candidates:
-        by_port.setdefault(found[channel_name(room, NAMESPACE)], []).append(room)
-    chosen: dict[str, int] = {}
-    while len(chosen) < count:
-        for port, rooms in sorted(by_port.items()):
-            if rooms and len(chosen) < count:
-                chosen[rooms.pop()] = port
-    return chosen
-
-
 async def test_twenty_rooms_on_three_shards_each_deliver_over_one_connection_per_shard(
     private_shards: RedisShards, record_property: Report
 ) -> None:
     url = private_shards.url
-    rooms = await rooms_over_shards(url, 20)
+    rooms = await rooms_over_shards(url, 20, NAMESPACE)
     assert len(set(rooms.values())) == 3, f"the rooms' channels do not land on three shards: {rooms}"
     activity_port = (await owners(url, [ACTIVITY]))[ACTIVITY]
     listener = Listener(url, cluster=True, namespace=NAMESPACE)
@@ -131,7 +96,7 @@ async def test_a_restarted_shard_resubscribes_its_rooms_while_the_other_shards_k
 ) -> None:
     caplog.set_level(logging.INFO)
     url = private_shards.url
-    rooms = await rooms_over_shards(url, 6)
+    rooms = await rooms_over_shards(url, 6, NAMESPACE)
     victim = private_shards.nodes[1]  # not the node the clients learn the cluster from
     on_victim = {room for room, port in rooms.items() if port == victim.port}
     elsewhere = set(rooms) - on_victim

@@ -10,14 +10,14 @@ import pytest
 
 from chat.errors import NameTaken, NotLoggedIn
 from chat.events import Event
-from chat.feed import RoomFeed
+from chat.hub import Hub
 from chat.models import Session, session_digest
 from chat.names import alias_key
 from chat.storage import Dynamo, TableNames
 from tests.helpers import wait_for
 
 from .cluster import Cluster, stored
-from .tally import View, tally
+from .tally import tally
 
 pytestmark = pytest.mark.integration
 
@@ -29,19 +29,18 @@ async def test_messages_reach_another_process_live_and_read_back_in_pages(
 ) -> None:
     sender = await cluster.node(redis_url=redis_url)
     other = await cluster.node(redis_url=redis_url, start=False)
-    # what reaches the other process through Redis, before the feed drops what it has already seen
+    # what reaches the other process through Redis, before the hub drops what it has already seen
     via_redis: list[str] = []
 
-    def on_event(event: Event) -> None:
+    def on_event(room: str | None, event: Event) -> None:
         if event["type"] == "message":
             via_redis.append(event["message"]["key"])
-        RoomFeed.on_event(other.feed, event)
+        Hub.on_event(other.hub, room, event)
 
-    other.feed.on_event = on_event  # type: ignore[method-assign]
+    other.hub.on_event = on_event  # type: ignore[method-assign]
     await other.start()
-    here, there = View("sender's view"), View("other process's view")
-    sender.feed.subscribe(here)
-    other.feed.subscribe(there)
+    here = await sender.show(cluster.room, "sender's view")
+    there = await other.show(cluster.room, "other process's view")
 
     alice = await sender.service.register("Alice")
     with pytest.raises(NameTaken):
@@ -63,7 +62,7 @@ async def test_messages_reach_another_process_live_and_read_back_in_pages(
     pages = []
     before: str | None = None
     while True:
-        page = await other.service.history(before=before, limit=20)
+        page = await other.service.history(cluster.room, before=before, limit=20)
         pages.append([m.key for m in page.messages])
         if page.cursor is None:
             break
@@ -76,7 +75,7 @@ async def test_messages_reach_another_process_live_and_read_back_in_pages(
     assert {m.key: m for m in everything} == {m.key: m for m in sent}  # author, text and room as sent
     ordered = sorted(sent, key=lambda m: m.key)
     # a reader whose newest is ordered[9] gets what it lacks, from a little before it (the overlap: all of these)
-    assert await sender.service.since(ordered[9].key) == ordered
+    assert await sender.service.since(cluster.room, ordered[9].key) == ordered
 
     for view in (here, there):
         counts = tally(view, sorted(keys))
@@ -85,10 +84,8 @@ async def test_messages_reach_another_process_live_and_read_back_in_pages(
         assert (counts.lost, counts.duplicated, counts.unexpected, counts.out_of_order) == (0, 0, 0, 0)
 
     # logging out in one process ends the session's views in the other, and frees the name everywhere
-    ended = asyncio.Event()
-    other.feed.watch_session(alice.token, ended.set)
     await sender.service.logout(alice)
-    await asyncio.wait_for(ended.wait(), 10)
+    assert await wait_for(lambda: session_digest(alice.token) in other.tabs.ended, timeout=10)
     with pytest.raises(NotLoggedIn):
         await other.service.resume(alice.token)
     with pytest.raises(NotLoggedIn):

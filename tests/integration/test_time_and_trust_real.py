@@ -28,7 +28,7 @@ from tests.helpers import wait_for
 
 from .cluster import Cluster, stored
 from .servers import RedisServer
-from .tally import View, tally
+from .tally import tally
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +39,14 @@ async def test_server_time_retries_and_a_future_key_leave_every_view_complete(
     cluster: Cluster, redis_url: str, record_property: Report
 ) -> None:
     a, b = [await cluster.node(redis_url=redis_url) for _ in range(2)]
-    views = [View("a"), View("b")]
-    a.feed.subscribe(views[0])
-    b.feed.subscribe(views[1])
+    views = [await a.show(cluster.room, "a"), await b.show(cluster.room, "b")]
     # what an old version (or a clock far ahead) left in the table, and items that are not messages at all
     future = "2099-01-01T00:00:00.000Z#0123456789abcdef"
     plant(a.runtime.dynamo, cluster.tables, room=cluster.room, key=future, text="from the future")
     plant(a.runtime.dynamo, cluster.tables, room=cluster.room, key="2026-99-01T00:00:00.000Z#00", text="bad")
     plant(a.runtime.dynamo, cluster.tables, room=cluster.room, key="٢٠٢٦-01-01", text="bad")
     for node in (a, b):
-        await node.feed.catch_up()  # both processes have now seen the key from the future
+        await node.hub.catch_up(cluster.room)  # both processes have now seen the key from the future
 
     session = await a.service.register("Ana")
     draft = a.service.prepare(session, "sent once, retried later", nonce="ana-retry-0001")
@@ -62,7 +60,7 @@ async def test_server_time_retries_and_a_future_key_leave_every_view_complete(
     # messages stored while no process heard of them (a process that died between storing and announcing)
     unheard = [await a.service.messages.put(a.service.prepare(session, f"unheard {i}")) for i in range(8)]
     for node in (a, b):
-        await node.feed.catch_up()  # a reconnect or the timer: it must not start after the key from 2099
+        await node.hub.catch_up(cluster.room)  # a reconnect or the timer: it must not start after the key from 2099
     sent = [first, *unheard]
     assert await wait_for(lambda: all(v.has_all(m.key for m in sent) for v in views), timeout=10)
 
@@ -77,9 +75,7 @@ async def test_server_time_retries_and_a_future_key_leave_every_view_complete(
 
 async def test_events_not_sealed_by_this_deployment_never_reach_a_view(cluster: Cluster, redis_url: str) -> None:
     a, b = [await cluster.node(redis_url=redis_url) for _ in range(2)]
-    views = [View("a"), View("b")]
-    a.feed.subscribe(views[0])
-    b.feed.subscribe(views[1])
+    views = [await a.show(cluster.room, "a"), await b.show(cluster.room, "b")]
     channel = channel_name(cluster.room, cluster.tables.users.removesuffix("Users"))
     fake = Message(
         room=cluster.room,
@@ -90,7 +86,7 @@ async def test_events_not_sealed_by_this_deployment_never_reach_a_view(cluster: 
     )
     forged = events.message_added(fake)
     raw = Redis.from_url(redis_url)
-    attacker = Bus(redis=raw, room=cluster.room, key=derive_key("a guessed secret"))
+    attacker = Bus(redis=raw, key=derive_key("a guessed secret"))
     try:
         await raw.publish(channel, events.encode(forged))  # unsealed, as any Redis client can
         await raw.publish(channel, attacker.seal(forged))  # sealed with the wrong key
@@ -110,9 +106,7 @@ async def test_a_frozen_redis_delays_no_post_and_every_view_gets_every_message(
     private_redis: RedisServer, cluster: Cluster, record_property: Report
 ) -> None:
     a, b = [await cluster.node(redis_url=private_redis.url) for _ in range(2)]
-    views = [View("a"), View("b")]
-    a.feed.subscribe(views[0])
-    b.feed.subscribe(views[1])
+    views = [await a.show(cluster.room, "a"), await b.show(cluster.room, "b")]
     session = await a.service.register("Cy")
     before = await a.service.send(session, "before the freeze")
     assert await wait_for(lambda: views[1].has_all([before.key]), timeout=10)
