@@ -50,6 +50,11 @@ class ReadTracker:
         self._pending[(reader, room)] = (key, expires_at)
         self._hub.reads_here([(reader, room, key)])
 
+    def told(self, reader: str, room: str) -> str:
+        """How far ``reader`` has read ``room`` as this process knows it ("" when it does not), which may be ahead of
+        DynamoDB until the next flush."""
+        return self._told.get((reader, room), "")
+
     async def flush(self) -> None:
         """Write every pending marker (a failed write is tried again at the next flush)."""
         pending, self._pending = self._pending, {}

@@ -293,8 +293,10 @@ class ChatService:
 
         One Query for the session's markers; a count Query only for rooms that have something new.
         """
-        markers = await self._markers.of_reader(session.author_id)
-        since_joining = markers.get(_SINCE_JOINING, "")
+        reader = session.author_id
+        markers = await self._markers.of_reader(reader)
+        # what this process told may not be written yet: a page shown right after joining counts from there too
+        since_joining = max(markers.get(_SINCE_JOINING, ""), self.reads.told(reader, _SINCE_JOINING))
         counts: dict[str, int] = {}
 
         async def count(room: str) -> None:
@@ -304,7 +306,7 @@ class ChatService:
                 if newest is None:
                     return
                 self.hub.learn_newest(room, newest)
-            marker = markers.get(room, since_joining)
+            marker = max(markers.get(room, ""), self.reads.told(reader, room), since_joining)
             if newest > marker:
                 counts[room] = await self._messages.count_after(room, marker, limit=UNREAD_CAP)
 
