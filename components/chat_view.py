@@ -55,6 +55,8 @@ class ChatView:
         self.session_digest = session_digest(session.token)
         self._marked_at = 0.0
         self._unmarked = False
+        # the browser's socket is gone (it left the page, or lost its connection): what arrives now is not seen
+        self._away = False
         self._address = address  # the browser's, for the limits per address
         self._on_session_end = on_session_end
         # the reader's messages not stored yet, by provisional key: "~" sorts after every stored key, and the
@@ -88,11 +90,13 @@ class ChatView:
         self._broadcaster.register(client.id, self)
         self._unsubscribe = [lambda: self._broadcaster.unregister(client.id)]
         client.on_delete(self.close)
+        client.on_disconnect(self._left)
+        client.on_connect(self._came_back)
         await self._catch_up()  # anything stored between the page read and the registration
         self._mark_read()
 
     def close(self) -> None:
-        if self._unsubscribe and self._unmarked:
+        if self._unsubscribe and self._unmarked and not self._away:
             self._mark_read()  # what arrived since the last mark was seen too
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -103,8 +107,21 @@ class ChatView:
         """New stored messages for the model (the Broadcaster sends them to the browser)."""
         self.panel.accept(payload)
         self._unmarked = True
-        if time.monotonic() - self._marked_at >= READ_MARK_SECONDS:
+        if not self._away and time.monotonic() - self._marked_at >= READ_MARK_SECONDS:
             self._mark_read()
+
+    def _left(self) -> None:
+        """The socket went: what the tab showed until now was seen; what the view takes from now on is not, until
+        the tab comes back (a page left for another room stays a few seconds before NiceGUI deletes it)."""
+        if not self._unsubscribe:
+            return  # closed: the client's handlers outlive a view replaced in the same tab (log out, join again)
+        if self._unmarked:
+            self._mark_read()
+        # a socket found dead late may go after its replacement came: away only when none is left
+        self._away = not self.panel.client.has_socket_connection
+
+    def _came_back(self) -> None:
+        self._away = False  # its join brings what it missed: marked with the next message or when it closes
 
     def _mark_read(self) -> None:
         newest = self.panel.newest_key
