@@ -165,6 +165,23 @@ def settle(page: Page) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
+def expect_whole_on_screen(page: Page, locator: Locator) -> None:
+    """``locator`` is visible and, once its transitions have run, wholly inside the window: a person reads all of
+    it without scrolling the page (Playwright's visible means only that it has a size)."""
+    expect(locator).to_be_visible()
+    locator.evaluate(
+        """el => Promise.all((el.closest('.q-field') || el).getAnimations({subtree: true})
+            .filter(a => a.effect && a.effect.getTiming().iterations !== Infinity).map(a => a.finished))"""
+    )
+    settle(page)
+    box, window = locator.bounding_box(), page.viewport_size
+    assert box is not None
+    assert window is not None
+    inside = box["x"] >= 0 and box["y"] >= 0
+    inside = inside and box["x"] + box["width"] <= window["width"] and box["y"] + box["height"] <= window["height"]
+    assert inside, f"{locator} is cut off by the window's edge: {box} in {window}"
+
+
 def first_visible_message(page: Page) -> Locator:
     """The top-most message whose top edge is inside the list's visible area."""
     key = scroller(page).evaluate(
