@@ -162,6 +162,11 @@ export default {
       if (key > (this.readUpTo[roomId] || "")) this.readUpTo[roomId] = key;
       if (key >= (this.heard[roomId] || "")) this.counts[roomId] = 0;
     },
+    // the room list as the server has it now (after this tab was away): it replaces what this tab counted
+    setRooms(rooms, unread) {
+      this.roomList = rooms;
+      this.counts = { ...unread };
+    },
     addRoom(room) {
       if (this.roomList.some((r) => r.id === room.id)) return;
       const [lobby, ...others] = this.roomList;
@@ -209,13 +214,19 @@ export default {
     join() {
       clearTimeout(this.joinTimer);
       const newest = this.newestKey();
-      window.socket.emit("sinchchat_join", { client_id: window.clientId, newest }, (missed) => {
+      // again: this socket replaces one that went away, and the room list missed what was sent meanwhile (until
+      // a join of the new socket is answered: the first tries may come before its handshake is done)
+      if (this.socketId !== undefined && this.socketId !== window.socket.id) this.roomsMissed = true;
+      this.socketId = window.socket.id;
+      const again = this.roomsMissed === true;
+      window.socket.emit("sinchchat_join", { client_id: window.clientId, newest, again }, (missed) => {
         if (missed === null || missed === undefined) {
           // the handshake of a new socket has not finished yet: try again shortly
           if (this.joinTries++ < 100) this.joinTimer = setTimeout(() => this.join(), 100);
           return;
         }
         this.joinTries = 0;
+        if (again) this.roomsMissed = false;
         // the answer starts a little before our newest message, so nothing stored late is missed; while older
         // history is left to load, what is below our oldest message is for Load more to bring, not news
         const oldest = this.hasMore ? this.oldestKey() : null;

@@ -10,7 +10,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from chat.errors import ChatError, NotLoggedIn
+from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.hub import floor_before
 from chat.metrics import Metrics
 from chat.models import Draft, Session, session_digest
@@ -25,6 +25,21 @@ log = logging.getLogger(__name__)
 
 # while a view shows new messages, its session's read marker moves at most this often (and when it closes)
 READ_MARK_SECONDS = 5.0
+
+
+async def room_list(service: ChatService, session: Session, shown: Room) -> tuple[list[Room], dict[str, int]]:
+    """The room list of a view of ``shown``: every room, ``shown`` too (a room past the list's length is still listed
+    where it is open), and the session's unread counts of the others (none when they cannot be counted: the room
+    works without them)."""
+    rooms = await service.rooms()
+    if all(r.id != shown.id for r in rooms):
+        rooms.append(shown)
+    try:
+        unread = await service.unread(session, [r for r in rooms if r.id != shown.id])
+    except Unavailable as exc:
+        log.warning("could not count unread messages: %s", exc)
+        unread = {}
+    return rooms, unread
 
 
 class ChatView:
@@ -50,6 +65,7 @@ class ChatView:
         self._broadcaster = broadcaster
         self._metrics = metrics
         self._session = session
+        self._room = room
         self.room = room.id
         self.author_id = session.author_id
         self.session_digest = session_digest(session.token)
@@ -133,6 +149,21 @@ class ChatView:
     def read(self, room: str, key: str) -> None:
         """The session read ``room`` up to ``key`` in another tab: the room list here clears its count."""
         self.panel.read(room, key)
+
+    def rejoined(self) -> None:
+        """The tab's socket joined again after it was away: what the room list was sent meanwhile (counts, new
+        rooms, rooms read in other tabs) went nowhere, so the list is read again, for this tab alone."""
+        background_tasks.create(self._refresh_rooms(), name="refresh the room list")
+
+    async def _refresh_rooms(self) -> None:
+        try:
+            rooms, unread = await room_list(self._service, self._session, self._room)
+        except ChatError as exc:  # the list stays as it was
+            log.warning("could not read the room list again: %s", exc)
+            return
+        if self._unsubscribe:  # still open
+            lobby = self._service.lobby.id
+            self.panel.set_rooms([r.to_json(lobby) for r in rooms], unread)
 
     def session_ended(self) -> None:
         """The session ended, in this tab or another one: show the login form."""

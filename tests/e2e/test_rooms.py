@@ -329,3 +329,33 @@ def test_on_a_narrow_screen_the_room_list_folds_behind_the_rooms_menu(
     expect_room(page, "Pocket room", room["path"])
     expect(rooms_nav(page)).to_be_hidden()
     expect(message(page, "Anyone here?")).to_be_in_viewport()
+
+
+def test_a_tab_back_from_a_moment_offline_gets_the_counts_and_rooms_it_missed(
+    cluster: Cluster, api: Api, person_on: Callable[[AppProcess], Page]
+) -> None:
+    """Offline for less than NiceGUI's reconnect timeout the page stays as it is, and its socket joins again."""
+    host = api.join("Night owl")
+    room = api.create_room(host, "Night shift")
+    reader = person_on(cluster.b)
+    join(reader, "Gus")
+    expect(room_link(reader, "Night shift")).to_be_visible()
+    # socket.io waits up to seconds between tries; one that comes back within NiceGUI's reconnect timeout (3 s)
+    # keeps the page, as after a short blip: make it try often, so the blip stays short whatever the backoff drew
+    reader.evaluate("() => { window.__sameDocument = true; window.socket.io.reconnectionDelay(100); }")
+    reader.evaluate("() => window.socket.io.reconnectionDelayMax(200)")
+
+    reader.context.set_offline(True)
+    reader.wait_for_function("() => !window.socket.connected")
+    api.post(host, "While you were away, 1", room=room["id"])
+    api.post(host, "While you were away, 2", room=room["id"])
+    api.create_room(host, "Made while away")
+    time.sleep(1.2)  # the counts and the new room went out meanwhile, to every tab but this one
+    reader.context.set_offline(False)
+    wait_connected(reader)
+
+    expect(unread_badge(reader, "Night shift")).to_have_text("2")
+    expect(room_link(reader, "Made while away")).to_be_visible()
+    assert reader.evaluate("() => window.__sameDocument") is True, "the page was loaded again"
+    api.post(host, "And once you were back", room=room["id"])
+    expect(unread_badge(reader, "Night shift")).to_have_text("3")
