@@ -16,7 +16,7 @@ export default {
           <span class="sc-room-name">{{ r.name }}</span>
           <span v-if="badge(r.id)" class="sc-unread">{{ badge(r.id) }}</span>
         </a>
-        <button v-if="!creating" type="button" class="sc-new-room" @click="startCreate">New room</button>
+        <button v-if="!creating" ref="newRoom" type="button" class="sc-new-room" @click="startCreate">New room</button>
         <form v-else class="sc-room-form" @submit.prevent="create">
           <label class="sc-room-label">
             Room name
@@ -184,6 +184,8 @@ export default {
       this.submitting = false;
       this.roomName = "";
       this.roomError = null;
+      // the form goes with the focus in it: give the keyboard back to the button that opened it
+      this.$nextTick(() => this.$refs.newRoom?.focus());
     },
     create() {
       const name = this.roomName.trim();

@@ -263,6 +263,13 @@ def test_a_look_alike_name_is_refused_and_a_taken_name_leads_to_its_room(
     dave = person_on(cluster.a)
     join(dave, "Dave")
 
+    new_room = rooms_nav(dave).get_by_role("button", name="New room")
+    new_room.click()
+    dave.keyboard.type("Never mind")  # the box has the focus
+    dave.keyboard.press("Escape")  # gone, and the keyboard is back where it was
+    expect(dave.get_by_role("textbox", name="Room name")).to_have_count(0)
+    expect(new_room).to_be_focused()
+
     start_room(dave, "Garne night")
     box = dave.get_by_role("textbox", name="Room name")
     refusal = rooms_nav(dave).get_by_role("alert")
