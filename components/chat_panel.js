@@ -21,7 +21,7 @@ export default {
           <label class="sc-room-label">
             Room name
             <input ref="roomName" v-model="roomName" maxlength="80" autocomplete="off" class="sc-room-input"
-              :aria-invalid="roomError ? 'true' : 'false'" @keydown.esc="cancelCreate" @input="roomError = null" />
+              :aria-invalid="roomError ? 'true' : 'false'" @keydown.esc.stop="cancelCreate" @input="roomError = null" />
           </label>
           <div v-if="roomError" class="sc-error text-sm" role="alert">{{ roomError }}</div>
           <div class="row gap-2 no-wrap">
@@ -32,7 +32,7 @@ export default {
       </nav>
       <div class="sc-bar row items-center justify-between no-wrap">
         <div class="row items-center gap-2 no-wrap sc-title">
-          <button type="button" class="sc-menu" aria-label="Rooms" aria-controls="sc-rooms"
+          <button ref="menu" type="button" class="sc-menu" aria-label="Rooms" aria-controls="sc-rooms"
             :aria-expanded="menuOpen ? 'true' : 'false'" @click="menuOpen = !menuOpen">
             <span aria-hidden="true">☰</span><span v-if="unreadTotal" class="sc-unread">{{ unreadTotal }}</span>
           </button>
@@ -122,6 +122,17 @@ export default {
     this.onActivity = (rooms) => this.activity(rooms);
     this.onRoom = (room) => this.addRoom(room);
     this.joinTries = 0;
+    // the list unfolded over the chat (a narrow screen) folds away as a drawer does: Escape, or a click beside it
+    this.onKey = (event) => {
+      if (event.key !== "Escape" || !this.menuOpen) return;
+      this.menuOpen = false;
+      this.$refs.menu?.focus();
+    };
+    this.onPointer = (event) => {
+      if (this.menuOpen && !event.target.closest?.(".sc-rooms, .sc-menu")) this.menuOpen = false;
+    };
+    document.addEventListener("keydown", this.onKey);
+    document.addEventListener("click", this.onPointer, true);
     // the page's socket is created after its elements mount, and comes back with a new id after a reconnect
     const attach = () => {
       if (!window.socket) return (this.attachTimer = setTimeout(attach, 20));
@@ -135,6 +146,8 @@ export default {
     attach();
   },
   unmounted() {
+    document.removeEventListener("keydown", this.onKey);
+    document.removeEventListener("click", this.onPointer, true);
     clearTimeout(this.attachTimer);
     clearTimeout(this.joinTimer);
     window.socket?.off("sinchchat_messages", this.onMessages);

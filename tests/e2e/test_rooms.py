@@ -328,6 +328,18 @@ def test_on_a_narrow_screen_the_room_list_folds_behind_the_rooms_menu(
     api.post(host, "Anyone here?", room=room["id"])
     expect(menu).to_contain_text("1")  # the menu says that a folded room has something new
 
+    # an open list closes as a drawer does: Escape (the keyboard back on the menu button), a tap beside it
+    menu.click()
+    expect(rooms_nav(page)).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(rooms_nav(page)).to_be_hidden()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+    menu.click()
+    expect(rooms_nav(page)).to_be_visible()
+    page.mouse.click(360, 400)  # the messages, right of the list
+    expect(rooms_nav(page)).to_be_hidden()
+
     menu.click()
     expect(menu).to_have_attribute("aria-expanded", "true")
     expect(rooms_nav(page)).to_be_visible()
