@@ -73,6 +73,7 @@ class ChatView:
         self._unmarked = False
         # the browser's socket is gone (it left the page, or lost its connection): what arrives now is not seen
         self._away = False
+        self._mark_later: asyncio.TimerHandle | None = None  # the mark of what came within READ_MARK_SECONDS
         self._address = address  # the browser's, for the limits per address
         self._on_session_end = on_session_end
         # the reader's messages not stored yet, by provisional key: "~" sorts after every stored key, and the
@@ -112,6 +113,9 @@ class ChatView:
         self._mark_read()
 
     def close(self) -> None:
+        if self._mark_later is not None:
+            self._mark_later.cancel()
+            self._mark_later = None
         if self._unsubscribe and self._unmarked and not self._away:
             self._mark_read()  # what arrived since the last mark was seen too
         for unsubscribe in self._unsubscribe:
@@ -123,7 +127,21 @@ class ChatView:
         """New stored messages for the model (the Broadcaster sends them to the browser)."""
         self.panel.accept(payload)
         self._unmarked = True
-        if not self._away and time.monotonic() - self._marked_at >= READ_MARK_SECONDS:
+        if self._away:
+            return
+        wait = self._marked_at + READ_MARK_SECONDS - time.monotonic()
+        if wait <= 0:
+            self._mark_read()
+        else:  # no more often than that, but then for what came meanwhile too
+            self._mark_soon(wait)
+
+    def _mark_soon(self, wait: float) -> None:
+        if self._mark_later is None:
+            self._mark_later = asyncio.get_running_loop().call_later(wait, self._mark_if_unmarked)
+
+    def _mark_if_unmarked(self) -> None:
+        self._mark_later = None
+        if self._unsubscribe and self._unmarked and not self._away:
             self._mark_read()
 
     def _left(self) -> None:
@@ -137,7 +155,11 @@ class ChatView:
         self._away = not self.panel.client.has_socket_connection
 
     def _came_back(self) -> None:
-        self._away = False  # its join brings what it missed: marked with the next message or when it closes
+        if not self._unsubscribe:
+            return
+        self._away = False
+        if self._unmarked:  # its join brings what came while it was away: seen once it is there
+            self._mark_soon(READ_MARK_SECONDS)
 
     def _mark_read(self) -> None:
         newest = self.panel.newest_key

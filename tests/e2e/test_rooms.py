@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat.rooms import lookalike_key
+from components.chat_view import READ_MARK_SECONDS
 
 from .chat_page import (
     START_LABEL,
@@ -378,3 +379,26 @@ def test_a_tab_back_from_a_moment_offline_gets_the_counts_and_rooms_it_missed(
     assert reader.evaluate("() => window.__sameDocument") is True, "the page was loaded again"
     api.post(host, "And once you were back", room=room["id"])
     expect(unread_badge(reader, "Night shift")).to_have_text("3")
+
+
+def test_what_a_tab_shows_of_its_room_counts_as_read_in_the_sessions_other_tabs(
+    cluster: Cluster, api: Api, person_on: Callable[[AppProcess], Page]
+) -> None:
+    host = api.join("Chatter")
+    room = api.create_room(host, "Open tab")
+    lobby_tab = person_on(cluster.a)
+    join(lobby_tab, "Hana")
+    room_tab = lobby_tab.context.new_page()
+    room_tab.goto(room["path"])
+    expect_chat(room_tab, "Hana")
+    wait_connected(room_tab)
+
+    api.post(host, "Seen in the room's own tab", room=room["id"])
+    expect(message(room_tab, "Seen in the room's own tab")).to_have_count(1)
+    time.sleep(1.5)  # the room list's counts have gone out: the lobby tab may count it for a moment
+    # a tab marks what it shows at most every READ_MARK_SECONDS, and then also what came in between
+    expect(unread_badge(lobby_tab, "Open tab")).to_have_count(0, timeout=(READ_MARK_SECONDS + 3) * 1000)
+    lobby_tab.reload()
+    expect_chat(lobby_tab, "Hana")
+    expect(room_link(lobby_tab, "Open tab")).to_be_visible()
+    expect(unread_badge(lobby_tab, "Open tab")).to_have_count(0)
