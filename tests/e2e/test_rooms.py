@@ -402,3 +402,69 @@ def test_what_a_tab_shows_of_its_room_counts_as_read_in_the_sessions_other_tabs(
     expect_chat(lobby_tab, "Hana")
     expect(room_link(lobby_tab, "Open tab")).to_be_visible()
     expect(unread_badge(lobby_tab, "Open tab")).to_have_count(0)
+
+
+def test_fast_typing_in_two_tabs_in_two_rooms_keeps_each_message_in_its_room(
+    cluster: Cluster, api: Api, person_on: Callable[[AppProcess], Page]
+) -> None:
+    room = api.create_room(api.join("Typist host"), "Typing room")
+    lobby_tab = person_on(cluster.b)
+    join(lobby_tab, "Ivo")
+    room_tab = lobby_tab.context.new_page()
+    room_tab.goto(room["path"])
+    expect_chat(room_tab, "Ivo")
+    wait_connected(room_tab)
+
+    sent: dict[str, list[str]] = {"lobby": [], "room": []}
+    for i in range(8):  # back and forth between the tabs, Enter right after the last key
+        for where, page in (("lobby", lobby_tab), ("room", room_tab)):
+            text = f"{where} line {i}"
+            message_box(page).click()
+            page.keyboard.type(text, delay=5)
+            page.keyboard.press("Enter")
+            sent[where].append(text)
+    room_tab.keyboard.type("half typed here")  # a draft of this room only
+
+    for where, page in (("lobby", lobby_tab), ("room", room_tab)):
+        expect(message(page, sent[where][-1])).to_have_count(1)
+        texts = [text for author, text in shown_messages(page) if author == "Ivo"]
+        assert texts == sent[where], f"the {where} tab shows {texts}"
+    expect(message_box(lobby_tab)).to_have_value("")
+    room_tab.reload()
+    expect_chat(room_tab, "Ivo")
+    assert [text for author, text in shown_messages(room_tab) if author == "Ivo"] == sent["room"]
+    expect(message_box(room_tab)).to_have_value("half typed here")
+    stored = [m["text"] for m in api.all_messages(room=room["id"]) if m["author"] == "Ivo"]
+    assert stored == sent["room"]
+
+
+def test_a_room_offline_for_longer_than_the_reconnect_timeout_comes_back_with_what_was_said(
+    cluster: Cluster, api: Api, person_on: Callable[[AppProcess], Page]
+) -> None:
+    host = api.join("Talker")
+    room = api.create_room(host, "Train talk")
+    reader = person_on(cluster.a)
+    reader.goto(room["path"])
+    join(reader, "Jo")
+    expect_room(reader, "Train talk", room["path"])
+    wait_connected(reader)
+
+    reader.context.set_offline(True)
+    reader.wait_for_function("() => !window.socket.connected")
+    message_box(reader).fill("typed in the tunnel")
+    message_box(reader).press("Enter")  # offline: it stays in the box
+    expect(message_box(reader)).to_have_value("typed in the tunnel")
+    said = [api.post(host, f"Said while Jo was in the tunnel, {i}", room=room["id"])["text"] for i in range(3)]
+    api.post(host, "Said in the lobby meanwhile")
+    time.sleep(5)  # longer than NiceGUI keeps a page whose socket went: it loads the page again
+    reader.context.set_offline(False)
+
+    expect_chat(reader, "Jo")
+    expect_room(reader, "Train talk", room["path"])
+    for text in said:
+        expect(message(reader, text)).to_have_count(1)
+    expect(message(reader, "Said in the lobby meanwhile")).to_have_count(0)
+    expect(unread_badge(reader, "Lobby")).to_have_text("1")
+    expect(message_box(reader)).to_have_value("typed in the tunnel")
+    message_box(reader).press("Enter")
+    expect(message(reader, "typed in the tunnel")).to_have_count(1)
