@@ -93,6 +93,7 @@ class Hub:
         self._activity: dict[str, tuple[str, int]] = {}  # what this process stored since its last activity event
         self._activity_task: asyncio.Task[None] | None = None
         self._every_session_end: list[Callable[[str], None]] = []
+        self._every_room: list[Callable[[Room], None]] = []
         self._periodic: asyncio.Task[None] | None = None
         self._publishing: set[asyncio.Task[None]] = set()
         self._unannounced: deque[tuple[str | None, Event]] = deque(maxlen=_UNANNOUNCED)
@@ -109,6 +110,10 @@ class Hub:
     def on_every_session_end(self, listener: Callable[[str], None]) -> None:
         """Call ``listener`` with the digest of every session that ends, here or in another process."""
         self._every_session_end.append(listener)
+
+    def on_every_room(self, listener: Callable[[Room], None]) -> None:
+        """Call ``listener`` with every room made, here or in another process."""
+        self._every_room.append(listener)
 
     # -- rooms this process shows --------------------------------------------------------------------
     def open_room(self, room: str) -> None:
@@ -197,8 +202,8 @@ class Hub:
             self._apply_activity(events.activity_of(event))
         elif kind == ("read", "marks"):
             self._apply_reads(events.reads_of(event))
-        elif kind == ("room", "add") and self._sink is not None:
-            self._sink.on_room(events.room_of(event))
+        elif kind == ("room", "add"):
+            self._room_added(events.room_of(event))
 
     def _apply_activity(self, rooms: dict[str, tuple[str, int]]) -> None:
         for room, (newest, _) in rooms.items():
@@ -211,6 +216,13 @@ class Hub:
             return
         for reader, room, key in marks:
             self._sink.on_read(reader, room, key)
+
+    def _room_added(self, room: Room) -> None:
+        # the room list first (a page loaded from now on lists the room), then the tabs open now
+        for hook in self._every_room:
+            hook(room)
+        if self._sink is not None:
+            self._sink.on_room(room)
 
     def _session_ended(self, digest: str) -> None:
         for hook in self._every_session_end:
@@ -236,8 +248,7 @@ class Hub:
 
     def announce_room(self, room: Room) -> None:
         """Tell every process (this one at once) that ``room`` exists."""
-        if self._sink is not None:
-            self._sink.on_room(room)
+        self._room_added(room)
         self._publish_soon(None, events.room_added(room, origin=self._origin))
 
     def reads_here(self, marks: list[tuple[str, str, str]]) -> None:

@@ -117,6 +117,8 @@ class ChatService:
         self._join_rate = Rate(per_second=limits.joins_per_minute / 60, burst=limits.join_burst)
         self._checked: dict[str, tuple[Session, float]] = {}  # token digest -> (live session, when it was read)
         hub.on_every_session_end(self._forget_session)
+        # a room made by another process is listed here at once, not only after the list is next read
+        hub.on_every_room(directory.add)
 
     @property
     def lobby(self) -> Room:

@@ -4,7 +4,7 @@ Socket.IO emit to a room that holds the socket of every chat view of that chat r
 Building elements or calling a method per client costs far more than one room emit (see docs/benchmarks.md); the
 per-view work left here is a dictionary update on the view's bounded model. The room list's counts travel the same
 way: one coalesced emit to every view of the process, whatever the number of rooms. A socket that was away asks for
-what it missed when it joins again (the ack of the join event).
+what it missed when it joins again (the ack of the join event), and its view reads its room list again.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ class View(Protocol):
 
     def session_ended(self) -> None:
         """The view's session has ended (maybe in another tab or process)."""
+
+    def rejoined(self) -> None:
+        """The view's socket joined again after it was away: what was emitted to it meanwhile is lost."""
 
 
 class Broadcaster:
@@ -189,6 +192,8 @@ class Broadcaster:
             return None
         await core.sio.enter_room(sid, socket_room(view.room))
         await core.sio.enter_room(sid, _EVERY_VIEW)
+        if data.get("again") is True:
+            view.rejoined()  # the room list's counts and new rooms were emitted while it was away
         return view.after(newest if isinstance(newest, str) else None)
 
 

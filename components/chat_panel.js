@@ -16,12 +16,12 @@ export default {
           <span class="sc-room-name">{{ r.name }}</span>
           <span v-if="badge(r.id)" class="sc-unread">{{ badge(r.id) }}</span>
         </a>
-        <button v-if="!creating" type="button" class="sc-new-room" @click="startCreate">New room</button>
+        <button v-if="!creating" ref="newRoom" type="button" class="sc-new-room" @click="startCreate">New room</button>
         <form v-else class="sc-room-form" @submit.prevent="create">
           <label class="sc-room-label">
             Room name
             <input ref="roomName" v-model="roomName" maxlength="80" autocomplete="off" class="sc-room-input"
-              :aria-invalid="roomError ? 'true' : 'false'" @keydown.esc="cancelCreate" @input="roomError = null" />
+              :aria-invalid="roomError ? 'true' : 'false'" @keydown.esc.stop="cancelCreate" @input="roomError = null" />
           </label>
           <div v-if="roomError" class="sc-error text-sm" role="alert">{{ roomError }}</div>
           <div class="row gap-2 no-wrap">
@@ -32,7 +32,7 @@ export default {
       </nav>
       <div class="sc-bar row items-center justify-between no-wrap">
         <div class="row items-center gap-2 no-wrap sc-title">
-          <button type="button" class="sc-menu" aria-label="Rooms" aria-controls="sc-rooms"
+          <button ref="menu" type="button" class="sc-menu" aria-label="Rooms" aria-controls="sc-rooms"
             :aria-expanded="menuOpen ? 'true' : 'false'" @click="menuOpen = !menuOpen">
             <span aria-hidden="true">☰</span><span v-if="unreadTotal" class="sc-unread">{{ unreadTotal }}</span>
           </button>
@@ -122,6 +122,17 @@ export default {
     this.onActivity = (rooms) => this.activity(rooms);
     this.onRoom = (room) => this.addRoom(room);
     this.joinTries = 0;
+    // the list unfolded over the chat (a narrow screen) folds away as a drawer does: Escape, or a click beside it
+    this.onKey = (event) => {
+      if (event.key !== "Escape" || !this.menuOpen) return;
+      this.menuOpen = false;
+      this.$refs.menu?.focus();
+    };
+    this.onPointer = (event) => {
+      if (this.menuOpen && !event.target.closest?.(".sc-rooms, .sc-menu")) this.menuOpen = false;
+    };
+    document.addEventListener("keydown", this.onKey);
+    document.addEventListener("click", this.onPointer, true);
     // the page's socket is created after its elements mount, and comes back with a new id after a reconnect
     const attach = () => {
       if (!window.socket) return (this.attachTimer = setTimeout(attach, 20));
@@ -135,6 +146,8 @@ export default {
     attach();
   },
   unmounted() {
+    document.removeEventListener("keydown", this.onKey);
+    document.removeEventListener("click", this.onPointer, true);
     clearTimeout(this.attachTimer);
     clearTimeout(this.joinTimer);
     window.socket?.off("sinchchat_messages", this.onMessages);
@@ -162,6 +175,11 @@ export default {
       if (key > (this.readUpTo[roomId] || "")) this.readUpTo[roomId] = key;
       if (key >= (this.heard[roomId] || "")) this.counts[roomId] = 0;
     },
+    // the room list as the server has it now (after this tab was away): it replaces what this tab counted
+    setRooms(rooms, unread) {
+      this.roomList = rooms;
+      this.counts = { ...unread };
+    },
     addRoom(room) {
       if (this.roomList.some((r) => r.id === room.id)) return;
       const [lobby, ...others] = this.roomList;
@@ -179,6 +197,8 @@ export default {
       this.submitting = false;
       this.roomName = "";
       this.roomError = null;
+      // the form goes with the focus in it: give the keyboard back to the button that opened it
+      this.$nextTick(() => this.$refs.newRoom?.focus());
     },
     create() {
       const name = this.roomName.trim();
@@ -209,13 +229,19 @@ export default {
     join() {
       clearTimeout(this.joinTimer);
       const newest = this.newestKey();
-      window.socket.emit("sinchchat_join", { client_id: window.clientId, newest }, (missed) => {
+      // again: this socket replaces one that went away, and the room list missed what was sent meanwhile (until
+      // a join of the new socket is answered: the first tries may come before its handshake is done)
+      if (this.socketId !== undefined && this.socketId !== window.socket.id) this.roomsMissed = true;
+      this.socketId = window.socket.id;
+      const again = this.roomsMissed === true;
+      window.socket.emit("sinchchat_join", { client_id: window.clientId, newest, again }, (missed) => {
         if (missed === null || missed === undefined) {
           // the handshake of a new socket has not finished yet: try again shortly
           if (this.joinTries++ < 100) this.joinTimer = setTimeout(() => this.join(), 100);
           return;
         }
         this.joinTries = 0;
+        if (again) this.roomsMissed = false;
         // the answer starts a little before our newest message, so nothing stored late is missed; while older
         // history is left to load, what is below our oldest message is for Load more to bring, not news
         const oldest = this.hasMore ? this.oldestKey() : null;

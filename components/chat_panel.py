@@ -179,6 +179,11 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         """The reader's session has read ``room`` up to ``key`` elsewhere: its unread count goes."""
         self.run_method("read", room, key)
 
+    def set_rooms(self, rooms: list[dict[str, str]], unread: dict[str, int]) -> None:
+        """Replace the room list and its unread counts (as ``rooms`` and ``unread`` of the constructor)."""
+        self._room_names = [r["name"] for r in rooms]
+        self.run_method("setRooms", rooms, unread)
+
     def room_refused(self, error: str) -> None:
         """Show why the room typed in New room was not made."""
         self.run_method("roomRefused", error)

@@ -10,7 +10,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from chat.errors import ChatError, NotLoggedIn
+from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.hub import floor_before
 from chat.metrics import Metrics
 from chat.models import Draft, Session, session_digest
@@ -25,6 +25,21 @@ log = logging.getLogger(__name__)
 
 # while a view shows new messages, its session's read marker moves at most this often (and when it closes)
 READ_MARK_SECONDS = 5.0
+
+
+async def room_list(service: ChatService, session: Session, shown: Room) -> tuple[list[Room], dict[str, int]]:
+    """The room list of a view of ``shown``: every room, ``shown`` too (a room past the list's length is still listed
+    where it is open), and the session's unread counts of the others (none when they cannot be counted: the room
+    works without them)."""
+    rooms = await service.rooms()
+    if all(r.id != shown.id for r in rooms):
+        rooms.append(shown)
+    try:
+        unread = await service.unread(session, [r for r in rooms if r.id != shown.id])
+    except Unavailable as exc:
+        log.warning("could not count unread messages: %s", exc)
+        unread = {}
+    return rooms, unread
 
 
 class ChatView:
@@ -50,11 +65,15 @@ class ChatView:
         self._broadcaster = broadcaster
         self._metrics = metrics
         self._session = session
+        self._room = room
         self.room = room.id
         self.author_id = session.author_id
         self.session_digest = session_digest(session.token)
         self._marked_at = 0.0
         self._unmarked = False
+        # the browser's socket is gone (it left the page, or lost its connection): what arrives now is not seen
+        self._away = False
+        self._mark_later: asyncio.TimerHandle | None = None  # the mark of what came within READ_MARK_SECONDS
         self._address = address  # the browser's, for the limits per address
         self._on_session_end = on_session_end
         # the reader's messages not stored yet, by provisional key: "~" sorts after every stored key, and the
@@ -88,11 +107,16 @@ class ChatView:
         self._broadcaster.register(client.id, self)
         self._unsubscribe = [lambda: self._broadcaster.unregister(client.id)]
         client.on_delete(self.close)
+        client.on_disconnect(self._left)
+        client.on_connect(self._came_back)
         await self._catch_up()  # anything stored between the page read and the registration
         self._mark_read()
 
     def close(self) -> None:
-        if self._unsubscribe and self._unmarked:
+        if self._mark_later is not None:
+            self._mark_later.cancel()
+            self._mark_later = None
+        if self._unsubscribe and self._unmarked and not self._away:
             self._mark_read()  # what arrived since the last mark was seen too
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -103,8 +127,39 @@ class ChatView:
         """New stored messages for the model (the Broadcaster sends them to the browser)."""
         self.panel.accept(payload)
         self._unmarked = True
-        if time.monotonic() - self._marked_at >= READ_MARK_SECONDS:
+        if self._away:
+            return
+        wait = self._marked_at + READ_MARK_SECONDS - time.monotonic()
+        if wait <= 0:
             self._mark_read()
+        else:  # no more often than that, but then for what came meanwhile too
+            self._mark_soon(wait)
+
+    def _mark_soon(self, wait: float) -> None:
+        if self._mark_later is None:
+            self._mark_later = asyncio.get_running_loop().call_later(wait, self._mark_if_unmarked)
+
+    def _mark_if_unmarked(self) -> None:
+        self._mark_later = None
+        if self._unsubscribe and self._unmarked and not self._away:
+            self._mark_read()
+
+    def _left(self) -> None:
+        """The socket went: what the tab showed until now was seen; what the view takes from now on is not, until
+        the tab comes back (a page left for another room stays a few seconds before NiceGUI deletes it)."""
+        if not self._unsubscribe:
+            return  # closed: the client's handlers outlive a view replaced in the same tab (log out, join again)
+        if self._unmarked:
+            self._mark_read()
+        # a socket found dead late may go after its replacement came: away only when none is left
+        self._away = not self.panel.client.has_socket_connection
+
+    def _came_back(self) -> None:
+        if not self._unsubscribe:
+            return
+        self._away = False
+        if self._unmarked:  # its join brings what came while it was away: seen once it is there
+            self._mark_soon(READ_MARK_SECONDS)
 
     def _mark_read(self) -> None:
         newest = self.panel.newest_key
@@ -116,6 +171,21 @@ class ChatView:
     def read(self, room: str, key: str) -> None:
         """The session read ``room`` up to ``key`` in another tab: the room list here clears its count."""
         self.panel.read(room, key)
+
+    def rejoined(self) -> None:
+        """The tab's socket joined again after it was away: what the room list was sent meanwhile (counts, new
+        rooms, rooms read in other tabs) went nowhere, so the list is read again, for this tab alone."""
+        background_tasks.create(self._refresh_rooms(), name="refresh the room list")
+
+    async def _refresh_rooms(self) -> None:
+        try:
+            rooms, unread = await room_list(self._service, self._session, self._room)
+        except ChatError as exc:  # the list stays as it was
+            log.warning("could not read the room list again: %s", exc)
+            return
+        if self._unsubscribe:  # still open
+            lobby = self._service.lobby.id
+            self.panel.set_rooms([r.to_json(lobby) for r in rooms], unread)
 
     def session_ended(self) -> None:
         """The session ended, in this tab or another one: show the login form."""

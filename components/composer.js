@@ -40,6 +40,8 @@ function forgetDrafts() {
   }
 }
 
+// hide-bottom-space: the reason for a refusal takes a line under the box only while it is shown, pushing the box up;
+// the space Quasar keeps for it otherwise is lost to the page's own padding, and the line fell off the window
 export default {
   template: `
     <q-input
@@ -49,6 +51,7 @@ export default {
       autogrow
       outlined
       dense
+      hide-bottom-space
       rows="1"
       class="sc-composer"
       aria-label="Message"

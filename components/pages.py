@@ -19,7 +19,7 @@ from chat.rooms import Room, room_id
 from chat.service import ChatService
 
 from .broadcast import Broadcaster
-from .chat_view import ChatView
+from .chat_view import ChatView, room_list
 from .frame import frame
 from .login import login_form
 
@@ -110,14 +110,7 @@ def chat_page(
 
         async def show_chat(session: Session) -> None:
             assert shown is not None
-            rooms = await service.rooms()
-            if all(r.id != shown.id for r in rooms):
-                rooms.append(shown)  # a room past the list's length is still listed where it is open
-            try:
-                unread = await service.unread(session, [r for r in rooms if r.id != shown.id])
-            except Unavailable as exc:  # the room works without its counts
-                log.warning("could not count unread messages: %s", exc)
-                unread = {}
+            rooms, unread = await room_list(service, session, shown)
             root.clear()
             root.classes(add="sc-chat")
             with root:

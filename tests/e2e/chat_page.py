@@ -6,12 +6,17 @@ buttons, the "Message" box) plus the message list's own classes and data-key att
 
 from __future__ import annotations
 
+import re
 import statistics
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 from playwright.sync_api import Locator, Page, expect
+
+from chat.cookies import COOKIE_NAME
+from tests.helpers import wait_until
 
 START_LABEL = "This is the start of the conversation."
 
@@ -32,6 +37,44 @@ def scroller(page: Page) -> Locator:
     return page.locator(".sc-list")
 
 
+def rooms_nav(page: Page) -> Locator:
+    """The room list: ``<nav aria-label="Rooms">``."""
+    return page.get_by_role("navigation", name="Rooms")
+
+
+def room_link(page: Page, name: str) -> Locator:
+    """The room list's link to the room called ``name`` (its accessible name is the name, then any unread count)."""
+    return rooms_nav(page).get_by_role("link", name=re.compile(rf"^{re.escape(name)}( \d+\+?)?$"))
+
+
+def unread_badge(page: Page, name: str) -> Locator:
+    """The unread count inside the link to the room called ``name``."""
+    return room_link(page, name).locator(".sc-unread")
+
+
+def room_heading(page: Page) -> Locator:
+    """The room's name in the top bar."""
+    return page.get_by_role("heading", level=1)
+
+
+def start_room(page: Page, name: str) -> None:
+    """New room, type ``name``, Create (where the page goes then is the test's to check)."""
+    rooms_nav(page).get_by_role("button", name="New room").click()
+    page.get_by_role("textbox", name="Room name").fill(name)
+    page.get_by_role("button", name="Create").click()
+
+
+def expect_room(page: Page, name: str, path: str) -> None:
+    """The page shows the room called ``name`` at ``path``: address, top bar, title and the list's current link."""
+    expect(page).to_have_url(re.compile(rf"^https?://[^/]+{re.escape(path)}$"))
+    expect(room_heading(page)).to_have_text(name)
+    expect(page).to_have_title(name + " · sinchchat" if path != "/" else "sinchchat")
+    # the list may be folded away (a narrow screen): its links are there all the same
+    current = page.get_by_role("navigation", name="Rooms", include_hidden=True).locator('[aria-current="page"]')
+    expect(current).to_have_count(1)
+    expect(current.locator(".sc-room-name")).to_have_text(name)
+
+
 def open_login(page: Page) -> None:
     page.goto("/")
     expect(name_input(page)).to_be_visible()
@@ -47,6 +90,15 @@ def join(page: Page, name: str, *, press_enter: bool = False) -> None:
     else:
         page.get_by_role("button", name="Join").click()
     expect_chat(page, name)
+    wait_signed_in(page)
+
+
+def wait_signed_in(page: Page) -> None:
+    """Until the browser holds its sign-in cookie. The page asks the API to set it right after it shows the chat,
+    so a reload or another tab opened a moment after joining would otherwise still find none."""
+    wait_until(
+        lambda: any(c["name"] == COOKIE_NAME for c in page.context.cookies()), timeout=10, what="the sign-in cookie"
+    )
 
 
 def expect_chat(page: Page, name: str) -> None:
@@ -111,6 +163,23 @@ def wait_at_bottom(page: Page) -> None:
 def settle(page: Page) -> None:
     """Two animation frames: Vue's next tick and the layout after it have happened."""
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def expect_whole_on_screen(page: Page, locator: Locator) -> None:
+    """``locator`` is visible and, once its transitions have run, wholly inside the window: a person reads all of
+    it without scrolling the page (Playwright's visible means only that it has a size)."""
+    expect(locator).to_be_visible()
+    locator.evaluate(
+        """el => Promise.all((el.closest('.q-field') || el).getAnimations({subtree: true})
+            .filter(a => a.effect && a.effect.getTiming().iterations !== Infinity).map(a => a.finished))"""
+    )
+    settle(page)
+    box, window = locator.bounding_box(), page.viewport_size
+    assert box is not None
+    assert window is not None
+    inside = box["x"] >= 0 and box["y"] >= 0
+    inside = inside and box["x"] + box["width"] <= window["width"] and box["y"] + box["height"] <= window["height"]
+    assert inside, f"{locator} is cut off by the window's edge: {box} in {window}"
 
 
 def first_visible_message(page: Page) -> Locator:
@@ -201,28 +270,43 @@ class Api:
         assert response.status_code == 201, response.text
         return str(response.json()["token"])
 
-    def post(self, token: str, text: str) -> dict[str, str]:
-        response = self.client.post("/api/messages", json={"text": text}, headers={"Authorization": f"Bearer {token}"})
+    @staticmethod
+    def _messages_path(room: str | None) -> str:
+        """The lobby's messages without a room, another room's by its id."""
+        return "/api/messages" if room is None else f"/api/rooms/{quote(room, safe='')}/messages"
+
+    def post(self, token: str, text: str, *, room: str | None = None) -> dict[str, str]:
+        response = self.client.post(
+            self._messages_path(room), json={"text": text}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    def page(self, *, before: str | None = None, limit: int | None = None) -> tuple[list[dict[str, str]], str | None]:
+    def create_room(self, token: str, name: str) -> dict[str, str]:
+        """The room called ``name``, made now or already there: its id, name and path."""
+        response = self.client.post("/api/rooms", json={"name": name}, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code in (200, 201), response.text
+        return dict(response.json())
+
+    def page(
+        self, *, before: str | None = None, limit: int | None = None, room: str | None = None
+    ) -> tuple[list[dict[str, str]], str | None]:
         params: dict[str, str | int] = {}
         if before is not None:
             params["before"] = before
         if limit is not None:
             params["limit"] = limit
-        response = self.client.get("/api/messages", params=params, headers=self._reader_headers())
+        response = self.client.get(self._messages_path(room), params=params, headers=self._reader_headers())
         assert response.status_code == 200, response.text
         body = response.json()
         return body["messages"], body["next_before"]
 
-    def all_messages(self) -> list[dict[str, str]]:
-        """Every stored message, oldest first, read page by page."""
+    def all_messages(self, *, room: str | None = None) -> list[dict[str, str]]:
+        """Every stored message of ``room`` (the lobby when None), oldest first, read page by page."""
         pages: list[list[dict[str, str]]] = []
         before: str | None = None
         while True:
-            messages, before = self.page(before=before, limit=100)
+            messages, before = self.page(before=before, limit=100, room=room)
             pages.append(messages)
             if before is None:
                 break

@@ -22,6 +22,7 @@ from .chat_page import (
     send,
     shown_keys,
     shown_messages,
+    unread_badge,
     wait_connected,
 )
 from .conftest import Deployment, screenshot
@@ -50,8 +51,11 @@ def api(app: AppProcess) -> Iterator[Api]:
 
 
 def test_two_people_see_each_others_messages_live(
-    app: AppProcess, new_person: Callable[[str], Page], record_property: Callable[[str, object], None]
+    app: AppProcess, api: Api, new_person: Callable[[str], Page], record_property: Callable[[str, object], None]
 ) -> None:
+    host = api.join("Host")
+    for name in ("Book club", "Game night", "Release"):
+        api.create_room(host, name)
     alice, bob = new_person(app.base_url), new_person(app.base_url)
     open_login(alice)
     screenshot(alice, "login")
@@ -79,6 +83,14 @@ def test_two_people_see_each_others_messages_live(
     expect(bob.locator(".sc-msg.sc-own")).to_have_count(3)
     print(f"\nSend-to-seen, one process: {latency.summary()}")
     record_property("send_to_seen_ms", [round(s) for s in latency.samples])
+
+    # meanwhile in another room: the lobby's readers see how much, in the room list
+    for text in ("Who brings the dice?", "I do!", "Starting at eight."):
+        api.post(host, text, room="game night")
+    for page in (alice, bob):
+        expect(unread_badge(page, "Game night")).to_have_text("3")
+        expect(unread_badge(page, "Book club")).to_have_count(0)
+        expect(message(page, "I do!")).to_have_count(0)
     screenshot(alice, "chat")
 
 

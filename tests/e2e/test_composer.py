@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from .chat_page import join, message, message_box, shown_messages, wait_connected
+from .chat_page import expect_whole_on_screen, join, message, message_box, shown_messages, wait_connected
 from .conftest import Deployment
 from .processes import AppProcess
 
@@ -123,7 +123,7 @@ def test_refused_text_comes_back_with_the_reason_until_the_next_keystroke(
             el.dispatchEvent(new Event('input', {bubbles: true}));
         }"""
     )
-    expect(under_box(page, reason)).to_be_visible()
+    expect_whole_on_screen(page, under_box(page, reason))
     expect(box).to_have_value("typed meanwhile")  # what was typed since stays; the refused text does not replace it
 
 
@@ -138,7 +138,7 @@ def test_offline_the_text_stays_in_the_box_and_a_draft_survives_a_reload(
     box.press("Enter")
     expect(box).to_have_value("written on the train")  # not cleared into an event that could be lost
     offline = "You are offline. Your message stays here: send it again once you are back online."
-    expect(under_box(page, offline)).to_be_visible()
+    expect_whole_on_screen(page, under_box(page, offline))  # readable, under the box at the window's bottom
     page.evaluate("window.socket.connect()")
     wait_connected(page)
     box.press("Enter")
