@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .directory import RoomDirectory
-from .errors import BusUnavailable, InvalidInput, InvalidName, NotFound, NotLoggedIn
+from .errors import BusUnavailable, InvalidInput, InvalidName, NotFound, NotLoggedIn, StorageUnavailable
 from .hub import Hub, floor_before
 from .metrics import Metrics
 from .models import (
@@ -155,6 +155,11 @@ class ChatService:
         # rooms the session never opened count as read up to now: what is new since joining is unread
         joined = f"{key_prefix(self.hub.now())}#{'0' * 16}"
         self.reads.mark(session.author_id, _SINCE_JOINING, joined, expires_at=session.expires_at)
+        try:
+            # written now, not with the next batch: a page of this session may open on another process at once
+            await self._markers.advance(session.author_id, _SINCE_JOINING, joined, expires_at=session.expires_at)
+        except StorageUnavailable as exc:  # the batch writes it again; until then other processes count more
+            log.warning("could not save when a session joined: %s", exc)
         return session
 
     async def resume(self, token: str, *, name: str | None = None) -> Session:
