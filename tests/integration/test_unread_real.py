@@ -112,3 +112,23 @@ async def test_a_new_session_and_a_room_just_read_count_nothing_unread_at_once(
 
     node.service.mark_read(reader, room, messages[-1].key)  # the reader's tab of the room closes
     assert await node.service.unread(reader, rooms) == {}  # the next page's room list
+
+
+async def test_a_session_that_joined_on_one_process_counts_nothing_old_on_another_at_once(
+    cluster: Cluster, redis_url: str
+) -> None:
+    one, two = [await cluster.node(redis_url=redis_url) for _ in range(2)]
+    poster = await one.service.register("Poster")
+    [room] = [r.id for r in await make_rooms(one, poster, [unique_room()])]
+    await post(one, poster, room, 7)
+    newcomer = await one.service.register("Newcomer")  # no flush: its page opens elsewhere right away
+    assert await two.service.unread(newcomer, await two.service.rooms()) == {}
+    await post(one, poster, room, 2)
+
+    counts: dict[str, int] = {}
+    for _ in range(40):  # the other process hears of the room's activity within a second
+        counts = await two.service.unread(newcomer, await two.service.rooms())
+        if counts:
+            break
+        await asyncio.sleep(0.05)
+    assert counts == {room: 2}
