@@ -20,8 +20,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from chat import events
 from chat.bus import Bus, channel_name, derive_key
+from chat.bus.subscription import RedisClient, open_client
 from chat.errors import BusUnavailable
-from chat.subscription import RedisClient, open_client
 
 from . import procstat
 from .fanout import log

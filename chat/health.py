@@ -18,9 +18,9 @@ from types import FrameType
 from typing import Any
 
 from .bus import Bus
+from .bus.subscription import REDIS_FAILURES
 from .errors import StorageUnavailable
 from .storage import Dynamo
-from .subscription import REDIS_FAILURES
 
 log = logging.getLogger(__name__)
 

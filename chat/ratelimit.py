@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .bus.subscription import REDIS_FAILURES, RedisClient
 from .errors import RateLimited
-from .subscription import REDIS_FAILURES, RedisClient
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .bus import Bus, derive_key
+from .bus.subscription import RedisClient, open_client
 from .directory import RoomDirectory
 from .embedded import CREDENTIALS, EmbeddedServers
 from .errors import ChatError
@@ -19,7 +20,6 @@ from .ratelimit import Limiter, SharedLimiter
 from .service import ChatService, Limits
 from .settings import Settings
 from .storage import Dynamo, MarkerStore, MessageStore, RoomStore, TableNames, UserStore, connect, ensure_tables
-from .subscription import RedisClient, open_client
 
 log = logging.getLogger(__name__)
 

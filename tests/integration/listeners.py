@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from chat.bus import Bus
+from chat.bus.placement import SUBSCRIBER_NAME
+from chat.bus.subscription import open_client
 from chat.events import Event
 from chat.metrics import Metrics
 from chat.models import Message, new_message_key
-from chat.placement import SUBSCRIBER_NAME
-from chat.subscription import open_client
 from tests.conftest import BUS_KEY
 
 

@@ -20,10 +20,10 @@ from redis.asyncio import Redis
 
 from chat import events
 from chat.bus import Bus, activity_channel, channel_name, derive_key
+from chat.bus.subscription import open_client
 from chat.errors import BusUnavailable
 from chat.events import Event
 from chat.metrics import Metrics
-from chat.subscription import open_client
 from tests.e2e.processes import AppProcess
 from tests.helpers import free_port, wait_for
 

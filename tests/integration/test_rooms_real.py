@@ -19,8 +19,8 @@ import redis
 
 from chat import events
 from chat.bus import channel_name
+from chat.bus.placement import SUBSCRIBER_NAME
 from chat.models import Message
-from chat.placement import SUBSCRIBER_NAME
 from tests.helpers import wait_for
 
 from .cluster import Cluster, make_rooms, stored, unique_room

@@ -15,8 +15,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MovedError
 
+from chat.bus.subscription import Link, open_client
 from chat.settings import Settings, SettingsError
-from chat.subscription import Link, open_client
 from tests.helpers import wait_for
 
 SECRET = "a-generated-secret-of-enough-length-0123456789"

@@ -24,9 +24,9 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from .errors import BusUnavailable
-from .events import Event
-from .metrics import Metrics
+from ..errors import BusUnavailable
+from ..events import Event
+from ..metrics import Metrics
 from .placement import placement_for
 from .sealing import MAX_EVENT_AGE_SECONDS, Seal, derive_key
 from .subscriber import Subscriber

@@ -12,8 +12,8 @@ import hashlib
 import hmac
 from collections.abc import Callable
 
-from . import events
-from .events import Event
+from .. import events
+from ..events import Event
 
 # a sealed event older (or newer) than this is dropped as a replay; wide enough for clocks a little apart
 MAX_EVENT_AGE_SECONDS = 300
