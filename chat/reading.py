@@ -46,6 +46,10 @@ class ReadTracker:
         self._pending[(reader, room)] = (key, expires_at)
         self._hub.reads_here([(reader, room, key)])
 
+    def told(self, reader: str, room: str) -> str | None:
+        """The newest key ``reader`` has read in ``room`` as this process knows it, written to DynamoDB or not yet."""
+        return self._told.get((reader, room))
+
     async def flush(self) -> None:
         """Write every pending marker (a failed write is tried again at the next flush)."""
         pending, self._pending = self._pending, {}

@@ -292,6 +292,12 @@ class ChatService:
         One Query for the session's markers; a count Query only for rooms that have something new.
         """
         markers = await self._markers.of_reader(session.author_id)
+        # markers are written once per interval: one moved here a moment ago (when the session joined, say) counts
+        # too, or a session's first page would find every room unread and count each with a Query
+        for room_id in (_SINCE_JOINING, *(room.id for room in rooms)):
+            told = self.reads.told(session.author_id, room_id)
+            if told is not None and told > markers.get(room_id, ""):
+                markers[room_id] = told
         since_joining = markers.get(_SINCE_JOINING, "")
         counts: dict[str, int] = {}
 
