@@ -1,5 +1,5 @@
-"""The benchmark: fan-out per way and number of clients, memory, idle CPU, history pages, the write path and one
-Redis shard.
+"""The benchmark: fan-out per way and number of clients, memory, idle CPU, one message among many rooms' tabs,
+history pages, the write path and one Redis shard.
 
     eval "$(REDIS_CLUSTER=1 scripts/services.sh start)"    # the cluster only for the shard phase's SPUBLISH rows
     uv run python -m bench --clients 10,100,500,1000 --rate 2 --duration 20
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import secrets
 import shlex
 import shutil
@@ -24,13 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import history, procstat, report, shard, writepath
+from chat.settings import Settings
+
+from . import history, procstat, report, rooms, shard, writepath
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("fanout", "memory", "write", "history", "shard")
+PHASES = ("fanout", "memory", "rooms", "write", "history", "shard")
 
 
 def _numbers(text: str) -> list[int]:
@@ -57,6 +60,17 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--memory-clients", type=int, default=200, help="tabs in the traced run that attributes memory per line"
     )
+    parser.add_argument("--rooms", type=int, default=100, help="rooms in the rooms phase (default %(default)s)")
+    parser.add_argument("--room-tabs", type=int, default=10, help="tabs per room in the rooms phase (%(default)s)")
+    parser.add_argument(
+        "--rooms-window",
+        type=float,
+        help="seconds of the idle and of the active window per rooms point (default: whole catch-up rounds that "
+        "cover the sending and 5 s more; 0: as the fan-out phase)",
+    )
+    parser.add_argument(
+        "--rooms-cycles", type=int, default=3, help="idle and active window pairs with every room's tabs (%(default)s)"
+    )
     parser.add_argument("--history-sizes", default="1000,100000", help="messages in the room (default %(default)s)")
     parser.add_argument("--history-samples", type=int, default=200, help="calls per history measurement")
     parser.add_argument("--write-seconds", type=float, default=10.0, help="seconds of the write-path loop")
@@ -66,7 +80,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--shard-seconds", type=float, default=3.0, help="seconds of publishing per shard point")
     parser.add_argument("--shard-concurrency", type=int, default=16, help="concurrent publishers in the shard phase")
-    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy the write path")
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="py-spy the write path; cProfile the server of the largest rooms point",
+    )
     parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw benchmarks.png")
     parser.add_argument("--only", default=",".join(PHASES), help="phases to run (default %(default)s)")
     parser.add_argument("--out", type=Path, help="results folder (default docs/, or bench/results/tmp/smoke)")
@@ -78,6 +97,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.history_sizes, arguments.history_samples = "1000", 30
         arguments.write_seconds, arguments.profile, arguments.plot = 3.0, False, False
         arguments.memory_clients = 10
+        arguments.rooms, arguments.room_tabs, arguments.rooms_window, arguments.rooms_cycles = 5, 2, 0.0, 2
         arguments.shard_subscribers, arguments.shard_seconds = "1,10", 0.5
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     only = [phase for phase in PHASES if phase in arguments.only.split(",")]
@@ -85,6 +105,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     arguments.out = arguments.out or REPO / ("docs" if only == list(PHASES) else f"bench/results/tmp/{'-'.join(only)}")
     if arguments.idle_duration is None:
         arguments.idle_duration = max(3.0, arguments.duration / 4)
+    if arguments.rooms_window is None:
+        # the rooms' figure is a small difference between two large CPU times (1,000 idle tabs cost more than the
+        # message): both windows are long and hold the same number of the server's catch-up rounds
+        rounds = Settings().catchup_interval_seconds
+        arguments.rooms_window = rounds * math.ceil((arguments.duration + 5) / rounds)
+    if arguments.rooms < 1 or arguments.room_tabs < 1:
+        parser.error("--rooms and --room-tabs need at least 1")
     unknown = set(arguments.ways.split(",")) - set(WAYS)
     if unknown:
         parser.error(f"unknown ways: {', '.join(sorted(unknown))}")
@@ -103,6 +130,15 @@ def _config(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -
         work_dir=work_dir,
         deflate=arguments.deflate,
     )
+
+
+def _rooms_config(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> FanoutConfig:
+    config = dataclasses.replace(_config(arguments, backends, work_dir), cycles=arguments.rooms_cycles)
+    if not arguments.rooms_window:
+        return config
+    # after 1,000 tabs connect the server settles for a while (its first rounds over the new views and rooms)
+    window = arguments.rooms_window
+    return dataclasses.replace(config, idle_duration=window, window=window, settle=10.0)
 
 
 async def _fanout(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> list[dict[str, Any]]:
@@ -151,6 +187,16 @@ def main(argv: list[str]) -> int:
             results["fanout"] = asyncio.run(_fanout(arguments, backends, work_dir))
         if "memory" in phases and arguments.memory_clients:
             results["memory"] = asyncio.run(_memory(arguments, backends, work_dir))
+        if "rooms" in phases:
+            results["rooms"] = rooms.run(
+                db,
+                tables,
+                _rooms_config(arguments, backends, work_dir),
+                rooms=arguments.rooms,
+                per_room=arguments.room_tabs,
+                page_size=backends.page_size,
+                profile_to=arguments.out / "benchmarks-rooms-profile.txt" if arguments.profile else None,
+            )
         if "write" in phases:
             log("write path")
             results["write_path"] = writepath.run(
@@ -183,7 +229,7 @@ def main(argv: list[str]) -> int:
     arguments.out.mkdir(parents=True, exist_ok=True)
     (arguments.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     (arguments.out / "benchmarks.md").write_text(report.markdown(results))
-    if arguments.plot:
+    if arguments.plot and results.get("fanout"):
         report.plot(arguments.out / "benchmarks.json", arguments.out / "benchmarks.png")
     log(f"results in {arguments.out} after {results['minutes']:.1f} min")
     problems = report.harness_problems(results)

@@ -1,8 +1,9 @@
 """Bench-only pages: other ways of pushing a new message to every open chat view, for comparison.
 
 All of them run in the same server as the product page and are fed the same way a chat view is: by the
-process's RoomFeed (except ``redis-per-client``, which is the seed's design: one Redis subscription per tab).
-Each page starts with the same history the product's view shows (one history page).
+process's hub, through a tap on its sink (``bench/tap.py``), except ``redis-per-client``, which is the seed's
+design: one Redis subscription per tab. Each page starts with the same history the product's view shows (one
+history page of the lobby).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from chat import events
 from chat.bus import channel_name
 from chat.models import Message
 from chat.runtime import Runtime
+
+from .tap import LobbyTap, tap_lobby
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +45,25 @@ def _chat_message(message: Message) -> None:
 
 def install(runtime: Runtime, way: str) -> None:
     """Register the page of ``way`` (the product's own page is installed by components.pages)."""
-    installers: dict[str, Callable[[Runtime], None]] = {
-        "product": lambda _: None,
+    if way == "product":
+        return
+    if way == "redis-per-client":
+        _install_redis_per_client(runtime)
+        return
+    installers: dict[str, Callable[[Runtime, LobbyTap], None]] = {
         "elements": _install_elements,
         "refreshable": _install_refreshable,
-        "redis-per-client": _install_redis_per_client,
         "floor": _install_floor,
     }
-    installers[way](runtime)
+    installers[way](runtime, tap_lobby(runtime))
 
 
-def _install_elements(runtime: Runtime) -> None:
+def _install_elements(runtime: Runtime, tap: LobbyTap) -> None:
     """(a) a NiceGUI chat_message element created for every client on every message."""
 
     @ui.page(PATHS["elements"])
     async def page() -> None:
-        history = await runtime.service.history()
+        history = await runtime.service.history(runtime.service.lobby.id)
         with ui.column() as column:
             for message in history.messages:
                 _chat_message(message)
@@ -67,10 +73,10 @@ def _install_elements(runtime: Runtime) -> None:
                 for message in messages:
                     _chat_message(message)
 
-        ui.context.client.on_delete(runtime.feed.subscribe(add))
+        ui.context.client.on_delete(tap.subscribe(add))
 
 
-def _install_refreshable(runtime: Runtime) -> None:
+def _install_refreshable(runtime: Runtime, tap: LobbyTap) -> None:
     """(b) one @ui.refreshable list of the newest messages, re-rendered in every client for every message.
 
     This is the shape of NiceGUI's chat example: a shared list and ``refresh()`` of every page's instance.
@@ -83,12 +89,14 @@ def _install_refreshable(runtime: Runtime) -> None:
             _chat_message(message)
 
     def add(messages: list[Message]) -> None:
-        recent.extend(messages)
+        # the hub's first read of the lobby hands over the history this list may already hold
+        held = {m.key for m in recent}
+        recent.extend(m for m in messages if m.key not in held)
         messages_view.refresh()
 
     async def prime() -> None:
-        recent.extend((await runtime.service.history()).messages)
-        runtime.feed.subscribe(add)
+        recent.extend((await runtime.service.history(runtime.service.lobby.id)).messages)
+        tap.subscribe(add)
 
     app.on_startup(prime)
 
@@ -102,14 +110,15 @@ def _install_redis_per_client(runtime: Runtime) -> None:
     assert runtime.settings.redis_url is not None
     # each subscription holds a connection of its own; redis-py 8 caps a pool at 100 connections unless told
     redis = Redis.from_url(runtime.settings.redis_url, max_connections=1_000_000)
-    channel = channel_name(runtime.settings.room, runtime.settings.table_prefix)  # as chat/runtime.py names it
+    channel = channel_name(runtime.service.lobby.id, runtime.settings.table_prefix)  # as the runtime's bus names it
 
     async def follow(column: ui.column) -> None:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(channel)
             async for raw in pubsub.listen():
-                message = events.message_of(events.decode(raw["data"]))
+                event = runtime.bus.unseal(raw["data"])  # every event on the bus is sealed
+                message = None if event is None else events.message_of(event)
                 if message is not None:
                     with column:
                         ui.label(f"{message.author}: {message.text}")
@@ -119,7 +128,7 @@ def _install_redis_per_client(runtime: Runtime) -> None:
 
     @ui.page(PATHS["redis-per-client"])
     async def page() -> None:
-        history = await runtime.service.history()
+        history = await runtime.service.history(runtime.service.lobby.id)
         with ui.column() as column:
             for message in history.messages:
                 ui.label(f"{message.author}: {message.text}")
@@ -129,7 +138,7 @@ def _install_redis_per_client(runtime: Runtime) -> None:
     app.on_shutdown(redis.aclose)
 
 
-def _install_floor(runtime: Runtime) -> None:
+def _install_floor(runtime: Runtime, tap: LobbyTap) -> None:
     """(d) the floor of this stack: one Socket.IO emit per message to a room holding every page's socket."""
     pending: set[asyncio.Task[None]] = set()
 
@@ -139,7 +148,7 @@ def _install_floor(runtime: Runtime) -> None:
         pending.add(task)
         task.add_done_callback(pending.discard)
 
-    runtime.feed.subscribe(add)
+    tap.subscribe(add)
 
     @ui.page(PATHS["floor"])
     def page() -> None:

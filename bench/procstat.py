@@ -13,12 +13,22 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of the process (all its threads) so far, in seconds."""
-    with open(f"/proc/{pid}/stat") as stat:
+def _stat_seconds(path: str) -> float:
+    with open(path) as stat:
         # the command name may hold spaces and parentheses; the fields after the last ')' are fixed
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime and stime: fields 14 and 15 of the whole line
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of the process (all its threads) so far, in seconds."""
+    return _stat_seconds(f"/proc/{pid}/stat")
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """CPU time of the process's first thread alone: in the app, the thread that runs the event loop (every
+    socket, emit and view); the rest of the process's CPU is its other threads (the storage threads' boto3)."""
+    return _stat_seconds(f"/proc/{pid}/task/{pid}/stat")
 
 
 def _command_lines() -> list[tuple[int, list[str]]]:

@@ -124,6 +124,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{large:.1f} ms vs {small:.1f} ms = {ratio:.2f}x",
                 ratio <= 1.2 and large <= 20,
             )
+    spread = results.get("rooms")
+    if spread:
+        everyone, alone, times = spread["all"], spread["alone"], spread.get("ratio")
+        add(
+            f"CPU/msg to one room with {spread['rooms'] * spread['per_room']:,} tabs in {spread['rooms']} rooms "
+            f"≤ 1.5 x with its {spread['per_room']} tabs alone",
+            f"{_f(everyone.get('cpu_ms_per_msg'), 2)} vs {_f(alone.get('cpu_ms_per_msg'), 2)} ms = {_x(times, 2)}",
+            None if times is None else times <= 1.5,
+        )
     write = results.get("write_path")
     if write:
         rate = write["messages_per_second"]
@@ -155,6 +164,18 @@ def harness_problems(results: dict[str, Any]) -> list[str]:
         traced = [p for p in results.get("memory") or [] if (p.get("memory_grown") or {}).get("tracing")]
         if len(traced) != 2:
             problems.append("the traced memory runs did not report their allocations")
+    if "rooms" in settings.get("only", ""):
+        for which in ("alone", "all"):
+            point = (results.get("rooms") or {}).get(which) or {}
+            if point.get("error"):
+                problems.append(f"rooms ({which}): {point['error']}")
+            elif not point.get("received"):
+                problems.append(f"rooms ({which}): no tab of the room received anything")
+            elif point.get("connect_failed"):
+                # a point that holds fewer tabs than it says measures something else
+                problems.append(
+                    f"rooms ({which}): {point['connect_failed']} of {point['clients']} tabs did not connect"
+                )
     if "history" in settings.get("only", "") and not (results.get("history") or {}).get("rooms"):
         problems.append("no history page was read")
     if "shard" in settings.get("only", ""):
@@ -244,6 +265,70 @@ def _memory_section(results: dict[str, Any]) -> list[str]:
     ]
     out += [f"| `{where}` | " + " | ".join(cell(w, where) for w in ways) + " |" for where in wheres]
     return out
+
+
+def _rooms_section(rooms: dict[str, Any] | None, settings: dict[str, Any], floor_us: float | None) -> list[str]:
+    if not rooms:
+        return []
+    per_room, count = rooms["per_room"], rooms["rooms"]
+    lines = [
+        "",
+        "## Rooms: one message among many rooms' tabs",
+        "",
+        f"{count} rooms made through `POST /api/rooms`, each with {_f(settings.get('page_size'), 0)} messages of "
+        f"history; a sender posts {_f(settings.get('rate'))} messages/s for {_f(settings.get('duration'))} s to the "
+        f"first room (`POST /api/rooms/<room>/messages`), and every tab of that room should receive every message. "
+        f"First only that room's {per_room} tabs are connected (`/r/<room>`), then {per_room} tabs in each of the "
+        f"{count} rooms, each point on a fresh server. **CPU/msg** is measured as in the fan-out table, "
+        + (
+            f"over idle and active windows of {_f(settings.get('rooms_window'), 0)} s each (whole rounds of the "
+            "server's 15 s catch-up, which reads every shown room), "
+            f"{_f(settings.get('rooms_cycles'))} pairs of them with every room's tabs (one with the room's alone), "
+            "a fresh burst each, averaged: with 1,000 tabs a window's idle CPU is worth far more than its messages, "
+            "and moves by about 0.5% of a core from one window to the next; "
+            if settings.get("rooms_window")
+            else "; "
+        )
+        + "**event loop** is the part of it on the server's event "
+        "loop thread (sockets, emits, views), the rest being its other threads (the storage threads' boto3 calls). "
+        "The tabs of the other rooms never show the message: ideally they cost nothing for it.",
+        "",
+        "| tabs connected | rooms with tabs | CPU/msg (ms) | each window pair (ms) | of it, event loop (ms) "
+        "| room-list frames per message | p50 (ms) | p99 (ms) | max (ms) | lost | dropped | idle CPU (% of a core) "
+        "| RSS/tab (KiB) | note |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for which in ("alone", "all"):
+        p = rooms[which]
+        latency = p.get("latency_ms") or {}
+        note = p.get("error", "") or ("collapsed" if p.get("collapsed") else "")
+        each = ", ".join(_f(cycle.get("cpu_ms_per_msg"), 1) for cycle in p.get("cycles") or [])
+        lines.append(
+            f"| {_f(p.get('connected'))} | {_f(p.get('shown_rooms'))} | {_f(p.get('cpu_ms_per_msg'), 2)} "
+            f"| {each or '-'} | {_f(p.get('loop_cpu_ms_per_msg'), 2)} | {_f(p.get('activity_frames_per_msg'), 0)} "
+            f"| {_f(latency.get('p50'))} "
+            f"| {_f(latency.get('p99'))} | {_f(latency.get('max'))} | {_f(p.get('lost'))} | {_f(p.get('dropped'))} "
+            f"| {_f(100 * (p.get('idle_cpu_cores') or 0), 1)} | {_f(p.get('rss_kib_per_client'), 0)} | {note} |"
+        )
+    lines += ["", f"**Ratio: {_x(rooms.get('ratio'), 2)}** (target ≤ 1.5x)."]
+    frames = rooms["all"].get("activity_frames_per_msg")
+    if frames and floor_us:
+        lines += [
+            "",
+            f"**Room-list frames** are the activity emits' socket writes (the other rooms' unread counts) that reached "
+            f"the tabs, per message posted. At the floor's {floor_us:.0f} µs per tab and message (fan-out table, "
+            f"largest point) they account for about {frames * floor_us / 1000:.1f} ms of CPU per message with every "
+            "room's tabs: the emits are spaced by the number of tabs (`components/broadcast.py`), so this share "
+            "is bounded per second, and falls per message as messages come faster.",
+        ]
+    profile = rooms["all"].get("profile")
+    if profile:
+        lines += [
+            "",
+            f"Profile: `{Path(str(profile)).name}` (cProfile of the event loop thread, the same burst again after "
+            f"the measured one, with every room's tabs).",
+        ]
+    return lines
 
 
 def _shard_section(shard: dict[str, Any] | None) -> list[str]:
@@ -364,6 +449,9 @@ def markdown(results: dict[str, Any]) -> str:
             for p in product
         ]
     out += _memory_section(results)
+    floors = [p for p in _points(results) if p["way"] == "floor" and not p.get("collapsed")]
+    floor_us = _per_client_us(max(floors, key=lambda p: p["clients"]), baseline) if floors else None
+    out += _rooms_section(results.get("rooms"), {**settings, "page_size": results.get("page_size")}, floor_us)
     history = results.get("history")
     if history:
         out += [

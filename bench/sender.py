@@ -33,8 +33,19 @@ class Sender:
         response.raise_for_status()
         self._token = response.json()["token"]
 
-    async def run(self, *, count: int, rate: float, text: str) -> list[Post]:
-        """Post ``count`` messages, message i at start + i / rate whatever the answers do; ``text`` gets .format(i)."""
+    async def create_room(self, name: str) -> dict[str, str]:
+        """Make the room called ``name`` (or find it made already), as the New room button does; returns the room as
+        the API shows it (id, name, path)."""
+        response = await self._http.post(
+            "/api/rooms", json={"name": name}, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        response.raise_for_status()
+        room: dict[str, str] = response.json()
+        return room
+
+    async def run(self, *, count: int, rate: float, text: str, path: str = "/api/messages") -> list[Post]:
+        """Post ``count`` messages to ``path`` (the lobby's by default), message i at start + i / rate whatever the
+        answers do; ``text`` gets .format(i)."""
         posts = [Post(number=i, sent_at=0.0) for i in range(count)]
         self.posts = posts
         start = time.monotonic() + 0.05
@@ -44,15 +55,15 @@ class Sender:
             delay = start + post.number / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(self._post(post, text.format(post.number))))
+            tasks.append(asyncio.create_task(self._post(post, text.format(post.number), path)))
         await asyncio.gather(*tasks)
         return posts
 
-    async def _post(self, post: Post, text: str) -> None:
+    async def _post(self, post: Post, text: str, path: str) -> None:
         post.sent_at = time.monotonic()
         try:
             response = await self._http.post(
-                "/api/messages", json={"text": text}, headers={"Authorization": f"Bearer {self._token}"}
+                path, json={"text": text}, headers={"Authorization": f"Bearer {self._token}"}
             )
             post.status = response.status_code
         except httpx.HTTPError:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import collections
+import cProfile
 import gc
+import io
+import pstats
 import sys
 import sysconfig
 import time
 import tracemalloc
 from pathlib import Path
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from nicegui import app
 
 from chat.cookies import SessionCookies
@@ -108,6 +111,36 @@ def _install_memory_probe() -> None:
         }
 
 
+def _install_profiler() -> None:
+    """cProfile of the event loop's thread between a start and a stop, to say where a burst of messages costs.
+
+    cProfile follows only the thread that enables it; the handlers run on the event loop's thread, which does all
+    the fan-out (sockets, emits, views). The storage threads' boto3 calls are not in it. Profiling slows what it
+    follows: the figures of a run that profiles come from before the start.
+    """
+    running: list[cProfile.Profile] = []
+
+    @app.post("/bench/profile/start")
+    async def start() -> dict[str, bool]:
+        profiler = cProfile.Profile()
+        running[:] = [profiler]
+        profiler.enable()
+        return {"profiling": True}
+
+    @app.post("/bench/profile/stop")
+    async def stop(top: int = 40) -> PlainTextResponse:
+        if not running:
+            return PlainTextResponse("not profiling\n", status_code=409)
+        profiler = running.pop()
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        for order in ("tottime", "cumulative"):
+            print(f"=== the {top} largest by {order} ===", file=out)
+            stats.sort_stats(order).print_stats(top)
+        return PlainTextResponse(out.getvalue().replace(str(REPO) + "/", ""))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="sinchchat with one bench-only way of pushing messages")
     parser.add_argument("--way", choices=alternatives.WAYS, default="product")
@@ -121,5 +154,6 @@ if __name__ == "__main__":
     _install_login(runtime)
     _install_gc_probe()
     _install_memory_probe()
+    _install_profiler()
     alternatives.install(runtime, arguments.way)
     serve(runtime)

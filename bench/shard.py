@@ -42,7 +42,7 @@ async def _shard_address(redis: RedisClient, channel: str) -> tuple[str, int]:
     return str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))
 
 
-async def _publish_for(bus: Bus, event: events.Event, seconds: float, concurrency: int) -> tuple[int, int]:
+async def _publish_for(bus: Bus, room: str, event: events.Event, seconds: float, concurrency: int) -> tuple[int, int]:
     """Publish from ``concurrency`` loops for ``seconds``; returns (published, failed)."""
     until = time.monotonic() + seconds
     counts = [0, 0]
@@ -50,7 +50,7 @@ async def _publish_for(bus: Bus, event: events.Event, seconds: float, concurrenc
     async def loop() -> None:
         while time.monotonic() < until:
             try:
-                await bus.publish(event)
+                await bus.publish(room, event)
                 counts[0] += 1
             except BusUnavailable:
                 counts[1] += 1
@@ -64,7 +64,7 @@ async def _point(
 ) -> dict[str, Any]:
     redis = open_client(url, cluster=cluster)
     # a generous timeout: a publish queued behind others is slow, not lost, and is counted either way
-    bus = Bus(redis=redis, room=room, key=derive_key(secrets.token_urlsafe(32)), publish_timeout=5.0)
+    bus = Bus(redis=redis, key=derive_key(secrets.token_urlsafe(32)), publish_timeout=5.0)
     event = events.message_added(messages(room, 1)[0])
     channel = channel_name(room)
     listeners: Listeners | None = None
@@ -75,10 +75,10 @@ async def _point(
             host=address[0], port=address[1], channel=channel, sharded=cluster, connections=subscribers
         )
         await listeners.ready()
-        warm, warm_failed = await _publish_for(bus, event, _WARM_UP_SECONDS, concurrency)
+        warm, warm_failed = await _publish_for(bus, room, event, _WARM_UP_SECONDS, concurrency)
         server0 = procstat.cpu_seconds(pid) if pid else None
         cpu0, t0 = time.process_time(), time.monotonic()
-        published, failed = await _publish_for(bus, event, seconds, concurrency)
+        published, failed = await _publish_for(bus, room, event, seconds, concurrency)
         cpu1, t1 = time.process_time(), time.monotonic()
         server1 = procstat.cpu_seconds(pid) if pid else None
         received = await listeners.received(warm + published)

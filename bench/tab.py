@@ -34,6 +34,7 @@ _QUERY = re.compile(r"query: (\{[^\n]*\}),\n")
 _KEY = re.compile(r'"key":\s*"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f]{16})"')
 _ACK = re.compile(r"^43(\d+)(.*)$", re.DOTALL)
 JOIN_EVENT = "sinchchat_join"  # components/broadcast.py
+_ACTIVITY_FRAME = '42["sinchchat_activity"'  # components/broadcast.py ACTIVITY_EVENT, as Socket.IO frames it
 _JOIN_RETRY_SECONDS = 0.1
 _JOIN_TRIES = 100
 
@@ -68,6 +69,7 @@ class Tab:
     next_message_id: int = 0
     acked_message_id: int = -1
     seen: dict[int, float] = field(default_factory=dict)
+    activity: int = 0  # room-list activity frames received (since armed)
     dropped_at: float | None = None
     closing: bool = False
     pattern: re.Pattern[str] | None = None
@@ -174,6 +176,8 @@ class Tab:
                 self.dropped_at = time.monotonic()
 
     def _take(self, frame: str, now: float) -> None:
+        if frame.startswith(_ACTIVITY_FRAME):
+            self.activity += 1
         if self.pattern is not None:
             for match in self.pattern.finditer(frame):
                 number = int(match.group(1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import multiprocessing
 import re
 import time
@@ -27,6 +28,7 @@ class OpenOrder:
     names: list[str]
     concurrency: int
     timeout: float
+    paths: list[str] | None = None  # the page of each name's tab, when they differ (tabs spread over rooms)
 
 
 class _Worker:
@@ -43,8 +45,9 @@ class _Worker:
             base_url=order.spec.base_url, limits=limits, timeout=order.timeout, trust_env=False
         ) as http:
 
-            async def one(name: str) -> None:
-                tab = Tab(name=name, spec=order.spec)
+            async def one(name: str, path: str | None) -> None:
+                spec = order.spec if path is None else dataclasses.replace(order.spec, path=path)
+                tab = Tab(name=name, spec=spec)
                 async with limit:
                     try:
                         await asyncio.wait_for(tab.open(http, wait=order.timeout), order.timeout * 2)
@@ -54,7 +57,8 @@ class _Worker:
                         return
                 self.tabs.append(tab)
 
-            await asyncio.gather(*(one(name) for name in order.names))
+            paths: list[str | None] = [*order.paths] if order.paths else [None] * len(order.names)
+            await asyncio.gather(*(one(name, path) for name, path in zip(order.names, paths, strict=True)))
         if self._acker is None:
             self._acker = asyncio.create_task(self._ack_forever())
         seconds = time.monotonic() - started
@@ -65,18 +69,28 @@ class _Worker:
             await asyncio.sleep(_ACK_INTERVAL)
             await asyncio.gather(*(tab.ack() for tab in self.tabs))
 
-    def arm(self, pattern: str) -> dict[str, Any]:
+    def arm(self, pattern: str, path: str | None = None) -> dict[str, Any]:
+        """Look for ``pattern`` in what the tabs of page ``path`` (every tab for None) receive from now on; returns
+        how many of those are live."""
         compiled = re.compile(pattern)
+        armed = [tab for tab in self.tabs if path is None or tab.spec.path == path]
         for tab in self.tabs:
             tab.seen.clear()
+            tab.activity = 0
+            tab.pattern = None
+        for tab in armed:
             tab.pattern = compiled
-        return {"live": self.live()}
+        return {"live": sum(1 for tab in armed if tab.dropped_at is None)}
 
     def live(self) -> int:
         return sum(1 for tab in self.tabs if tab.dropped_at is None)
 
     def count(self) -> dict[str, Any]:
-        return {"seen": sum(len(tab.seen) for tab in self.tabs), "live": self.live()}
+        return {
+            "seen": sum(len(tab.seen) for tab in self.tabs),
+            "live": self.live(),
+            "activity": sum(tab.activity for tab in self.tabs),
+        }
 
     def collect(self) -> dict[str, Any]:
         return {
@@ -100,7 +114,7 @@ async def _serve(conn: Connection) -> None:
         if command == "open":
             answer = await worker.open(argument)
         elif command == "arm":
-            answer = worker.arm(argument)
+            answer = worker.arm(*argument)
         elif command == "count":
             answer = worker.count()
         elif command == "collect":

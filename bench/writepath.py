@@ -54,6 +54,8 @@ async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> d
     runtime.prepare()
     await runtime.start()
     service = runtime.service
+    # as when a tab shows the lobby: the hub subscribes to its channel and receives (and drops) its own publishes
+    runtime.hub.open_room(service.lobby.id)
     if read_every_post:
         # as when every post comes from someone who has not posted for a while: no session read is reused
         service.limits = dataclasses.replace(service.limits, session_recheck_seconds=0)

@@ -107,6 +107,11 @@ class Hub:
         """Set the one sink (the broadcaster); before start."""
         self._sink = sink
 
+    @property
+    def sink(self) -> HubSink | None:
+        """The sink attached, so that a wrapper can pass everything on to it (the benchmark's pages do)."""
+        return self._sink
+
     def on_every_session_end(self, listener: Callable[[str], None]) -> None:
         """Call ``listener`` with the digest of every session that ends, here or in another process."""
         self._every_session_end.append(listener)

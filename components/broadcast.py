@@ -3,7 +3,9 @@ Socket.IO emit to a room that holds the socket of every chat view of that chat r
 
 Building elements or calling a method per client costs far more than one room emit (see docs/benchmarks.md); the
 per-view work left here is a dictionary update on the view's bounded model. The room list's counts travel the same
-way: one coalesced emit to every view of the process, whatever the number of rooms. A socket that was away asks for
+way, coalesced: one emit per shown room (without that room's own count, which its views do not show), however many
+rooms had messages. Such an emit reaches every tab of the process, so the emits are spaced by the number of tabs: their
+CPU stays a bounded share of a core per process, not a cost per message per tab. A socket that was away asks for
 what it missed when it joins again (the ack of the join event), and its view reads its room list again.
 """
 
@@ -30,8 +32,14 @@ ACTIVITY_EVENT = "sinchchat_activity"
 ROOM_EVENT = "sinchchat_room"
 JOIN_EVENT = "sinchchat_join"
 _EVERY_VIEW = "sinchchat:views"
-# the room list's counts reach the tabs at most this often, however many processes report activity
+# the room list's counts reach the tabs this long after the first news of a quiet spell, and at most this often
 ACTIVITY_EMIT_INTERVAL = 0.5
+# ... and, with many tabs, no more often than this CPU share of a core allows: an emit that reaches every tab costs
+# about 40 µs per tab (docs/benchmarks.md, rooms): 100 tabs hear of activity every 0.5 s, 350 or more every 1.4 s
+ACTIVITY_CPU_SHARE = 0.01
+ACTIVITY_SECONDS_PER_TAB = 40e-6
+# ... but never further apart than this: with the hub's 0.5 s window, a count changes within 2 s of a message
+ACTIVITY_MAX_SPACING = 1.4
 
 # about six pages of every view's default limit: the history most open tabs show, shared by all of them
 _SHARED_PAYLOADS = 2000
@@ -78,6 +86,7 @@ class Broadcaster:
         self._payloads: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._activity: dict[str, list[Any]] = {}  # room -> [newest key, count] not yet emitted
         self._activity_emit: asyncio.TimerHandle | None = None
+        self._activity_sent_at = -float("inf")  # time.monotonic() of the last activity emit
         hub.attach(self)
         core.sio.on(JOIN_EVENT, handler=self._on_join)
 
@@ -144,14 +153,24 @@ class Broadcaster:
             else:
                 current[0], current[1] = max(current[0], newest), current[1] + count
         if self._activity_emit is None:
-            loop = asyncio.get_running_loop()
-            self._activity_emit = loop.call_later(ACTIVITY_EMIT_INTERVAL, self._emit_activity)
+            by_cpu = self.view_count * ACTIVITY_SECONDS_PER_TAB / ACTIVITY_CPU_SHARE
+            spacing = min(ACTIVITY_MAX_SPACING, max(ACTIVITY_EMIT_INTERVAL, by_cpu))
+            delay = max(ACTIVITY_EMIT_INTERVAL, self._activity_sent_at + spacing - time.monotonic())
+            self._activity_emit = asyncio.get_running_loop().call_later(delay, self._emit_activity)
 
     def _emit_activity(self) -> None:
         self._activity_emit = None
         activity, self._activity = self._activity, {}
-        if activity and self._views:
-            background_tasks.create(core.sio.emit(ACTIVITY_EVENT, activity, room=_EVERY_VIEW), name="room activity")
+        if not activity or not self._views:
+            return
+        self._activity_sent_at = time.monotonic()
+        # per shown room, the others' counts: a view ignores its own room's, and in a process whose tabs all show
+        # the busy room (one lobby) nothing is sent at all
+        for shown in list(self._by_room):
+            others = activity if shown not in activity else {r: c for r, c in activity.items() if r != shown}
+            if others:
+                emit = core.sio.emit(ACTIVITY_EVENT, others, room=socket_room(shown))
+                background_tasks.create(emit, name="room activity")
 
     def on_read(self, reader: str, room: str, key: str) -> None:
         # a view that shows the room knows what it shows; only the session's other tabs need telling

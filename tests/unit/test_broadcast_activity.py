@@ -1,0 +1,115 @@
+"""The room list's activity emits: each shown room's views get the other rooms' counts, never their own room's, and
+the emits are spaced by the number of tabs they reach, so their cost is bounded per interval, not per message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from nicegui import core
+
+from chat.metrics import Metrics
+from components import broadcast
+from components.broadcast import ACTIVITY_EVENT, Broadcaster, socket_room
+
+KEY = "2026-11-29T18:00:00.000Z#00000000000000aa"
+
+
+class RecordingSio:
+    """What the broadcaster asks of Socket.IO: the emits it makes, by event and room, with when."""
+
+    def __init__(self) -> None:
+        self.emits: list[tuple[str, Any, str, float]] = []
+
+    def on(self, event: str, handler: Any) -> None:
+        pass
+
+    async def emit(self, event: str, data: Any, room: str) -> None:
+        self.emits.append((event, data, room, time.monotonic()))
+
+    def activity(self) -> list[tuple[Any, str, float]]:
+        return [(data, room, at) for event, data, room, at in self.emits if event == ACTIVITY_EVENT]
+
+
+class QuietHub:
+    def attach(self, sink: object) -> None:
+        pass
+
+    def open_room(self, room: str) -> None:
+        pass
+
+    def close_room(self, room: str) -> None:
+        pass
+
+
+@dataclass
+class FakeView:
+    room: str
+    author_id: str
+    session_digest: str
+
+    def accept(self, payload: list[dict[str, Any]]) -> None:
+        pass
+
+    def after(self, key: str | None) -> list[dict[str, Any]]:
+        return []
+
+    def read(self, room: str, key: str) -> None:
+        pass
+
+    def session_ended(self) -> None:
+        pass
+
+
+@pytest.fixture
+async def sio(monkeypatch: pytest.MonkeyPatch) -> RecordingSio:
+    recording = RecordingSio()
+    monkeypatch.setattr(core, "sio", recording)
+    monkeypatch.setattr(core, "loop", asyncio.get_running_loop())  # where NiceGUI's background tasks run
+    monkeypatch.setattr(broadcast, "ACTIVITY_EMIT_INTERVAL", 0.01)
+    return recording
+
+
+def _broadcaster(rooms: list[str]) -> Broadcaster:
+    broadcaster = Broadcaster(QuietHub(), lobby_id="lobby", metrics=Metrics())  # type: ignore[arg-type]
+    for i, room in enumerate(rooms):
+        broadcaster.register(f"client{i}", FakeView(room=room, author_id=f"a{i}", session_digest=f"d{i}"))
+    return broadcaster
+
+
+async def test_each_room_hears_of_the_other_rooms_and_never_of_its_own(sio: RecordingSio) -> None:
+    broadcaster = _broadcaster(["lobby", "lobby", "a", "b"])
+    broadcaster.on_activity({"a": (KEY, 2)})
+    await asyncio.sleep(0.1)
+    sent = {room: data for data, room, _ in sio.activity()}
+    assert sent == {socket_room("lobby"): {"a": [KEY, 2]}, socket_room("b"): {"a": [KEY, 2]}}
+
+
+async def test_tabs_that_all_show_the_busy_room_are_sent_nothing(sio: RecordingSio) -> None:
+    broadcaster = _broadcaster(["lobby"] * 5)
+    broadcaster.on_activity({"lobby": (KEY, 1)})
+    await asyncio.sleep(0.1)
+    assert sio.activity() == []
+
+
+async def test_emits_to_many_tabs_are_spaced_by_their_number(
+    sio: RecordingSio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # four tabs at 0.1 s each within the share: an emit at most every 0.4 s
+    monkeypatch.setattr(broadcast, "ACTIVITY_SECONDS_PER_TAB", 0.1 * broadcast.ACTIVITY_CPU_SHARE)
+    broadcaster = _broadcaster(["a", "b", "b", "b"])
+    broadcaster.on_activity({"a": (KEY, 1)})
+    await asyncio.sleep(0.1)  # the first news of a quiet spell goes out after the short interval
+    assert len(sio.activity()) == 1
+    broadcaster.on_activity({"a": (KEY, 1)})
+    broadcaster.on_activity({"a": (KEY, 1)})
+    await asyncio.sleep(0.15)
+    assert len(sio.activity()) == 1  # not yet: coalesced until the spacing has passed
+    await asyncio.sleep(0.4)
+    (first, _, at_first), (second, _, at_second) = sio.activity()
+    assert at_second - at_first >= 0.39
+    assert first == {"a": [KEY, 1]}
+    assert second == {"a": [KEY, 2]}  # both reports in one emit
