@@ -113,3 +113,19 @@ async def test_emits_to_many_tabs_are_spaced_by_their_number(
     assert at_second - at_first >= 0.39
     assert first == {"a": [KEY, 1]}
     assert second == {"a": [KEY, 2]}  # both reports in one emit
+
+
+async def test_however_many_tabs_the_counts_move_within_the_longest_spacing(
+    sio: RecordingSio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tabs so costly that the CPU share alone would space emits 100 s apart: the cap keeps the counts live
+    monkeypatch.setattr(broadcast, "ACTIVITY_SECONDS_PER_TAB", 25 * broadcast.ACTIVITY_CPU_SHARE)
+    monkeypatch.setattr(broadcast, "ACTIVITY_MAX_SPACING", 0.3)
+    broadcaster = _broadcaster(["a", "b", "b", "b"])
+    broadcaster.on_activity({"a": (KEY, 1)})
+    await asyncio.sleep(0.1)
+    broadcaster.on_activity({"a": (KEY, 1)})
+    await asyncio.sleep(0.45)
+    (_, _, at_first), (second, _, at_second) = sio.activity()
+    assert 0.29 <= at_second - at_first <= 0.4
+    assert second == {"a": [KEY, 1]}
