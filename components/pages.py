@@ -149,7 +149,7 @@ def chat_page(
                 ui.notify(exc.message, type="warning")
                 return
             await _cookie(client, "DELETE")
-            # the feed tells this tab and every other tab of the session; each shows the login form
+            # the hub tells this tab and every other tab of the session, here and elsewhere; each shows the login form
 
         # a forged or unreadable cookie is as good as none; one of an ended session says so
         signed = cookies.read(request.cookies.get(COOKIE_NAME))
