@@ -160,7 +160,8 @@ class SharedLimiter:
                     await asyncio.gather(*(self._refund(keys=[k], args=[r.interval]) for k, r in spent))
         except REDIS_FAILURES as exc:  # a timeout too: TimeoutError is an OSError
             if self._local_until is None:
-                log.warning("rate limits are counted by this process alone until Redis answers: %s", exc or "timeout")
+                reason = str(exc) or f"{type(exc).__name__}, no answer within {self._timeout:g} s"
+                log.warning("rate limits are counted by this process alone until Redis answers: %s", reason)
             self._local_until = self._clock() + _LOCAL_FOR
             return None
         if self._local_until is not None:

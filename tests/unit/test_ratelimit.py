@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
@@ -145,3 +147,21 @@ async def test_190_posts_from_one_address_across_many_sessions_are_limited(
             except RateLimited:
                 pass
     assert 30 <= accepted <= 40  # the address's burst, and what 10/s adds while this runs
+
+
+async def test_a_frozen_redis_is_named_in_the_warning(caplog: pytest.LogCaptureFixture) -> None:
+    class Frozen:
+        """A Redis that never answers: every script call waits forever."""
+
+        def register_script(self, _script: str) -> Callable[..., Awaitable[object]]:
+            async def never(**_: object) -> object:
+                await asyncio.sleep(3600)
+                return 0
+
+            return never
+
+    caplog.set_level(logging.WARNING, logger="chat")
+    limiter = SharedLimiter(redis=Frozen(), clock=Clock(), timeout=0.05)  # type: ignore[arg-type]
+    await limiter.take([("s", Rate(per_second=1, burst=3))])
+    (warning,) = [r.getMessage() for r in caplog.records if "counted by this process" in r.getMessage()]
+    assert warning.endswith("TimeoutError, no answer within 0.05 s")
