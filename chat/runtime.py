@@ -58,7 +58,8 @@ def assemble(
 class Runtime:
     """Everything with a connection or a task: made by ``open``, started and stopped by the app's lifecycle."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time, **hub_options: Any) -> None:
+        """``clock`` and ``hub_options`` (see ``assemble``) let tests run a process on their own time."""
         self.settings = settings
         self.metrics = Metrics()
         self.embedded = EmbeddedServers() if settings.embedded else None
@@ -94,6 +95,8 @@ class Runtime:
             settings=settings,
             limiter=SharedLimiter(redis=self.redis, namespace=settings.table_prefix),
             metrics=self.metrics,
+            clock=clock,
+            **hub_options,
         )
         self.hub = self.service.hub
 

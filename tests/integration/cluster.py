@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chat.bus import Bus
-from chat.hub import ROOM_LINGER_SECONDS, Hub
+from chat.hub import Hub
 from chat.models import Message, Session
-from chat.ratelimit import SharedLimiter
 from chat.rooms import Room
-from chat.runtime import Runtime, assemble
+from chat.runtime import Runtime
 from chat.service import ChatService, Limits
 from chat.settings import Settings
 from chat.storage import Dynamo, TableNames, ensure_tables
@@ -154,21 +153,9 @@ class Cluster:
             rate_burst=rate[1],
             catchup_interval_seconds=catch_up_interval,
         )
-        runtime = Runtime(settings)
+        hub_options = {} if linger is None else {"linger": linger}
+        runtime = Runtime(settings, clock=clock or time.time, **hub_options)
         assert runtime.tables == self.tables
-        if clock is not None or linger is not None:
-            # before anything started: the runtime starts and stops whatever service and hub it holds
-            runtime.service = assemble(
-                db=runtime.dynamo,
-                tables=runtime.tables,
-                bus=runtime.bus,
-                settings=settings,
-                limiter=SharedLimiter(redis=runtime.redis, namespace=settings.table_prefix),
-                metrics=runtime.metrics,
-                clock=clock or time.time,
-                linger=ROOM_LINGER_SECONDS if linger is None else linger,
-            )
-            runtime.hub = runtime.service.hub
         name = f"node{len(self.nodes) + 1}"
         node = Node(name=name, runtime=runtime, service=runtime.service, tabs=Tabs(runtime.hub, process=name))
         self.nodes.append(node)

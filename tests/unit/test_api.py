@@ -17,7 +17,7 @@ from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
 from tests.conftest import BUS_KEY, api_app, make_service, plant
 from tests.helpers import wait_for
-from tests.unit.recording import RecordingSink, show
+from tests.recording import RecordingSink, show
 
 
 @pytest.fixture

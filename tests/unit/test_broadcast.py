@@ -18,7 +18,7 @@ from chat.models import new_message_key, session_digest
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from components.broadcast import Broadcaster
-from tests.unit.recording import RecordingBus
+from tests.recording import RecordingBus
 
 
 @dataclass

@@ -19,7 +19,7 @@ from chat.rooms import Room
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from tests.conftest import BUS_KEY, make_service
-from tests.unit.recording import RecordingBus, RecordingSink, show
+from tests.recording import RecordingBus, RecordingSink, show
 
 _CLOCK = KeyClock()
 

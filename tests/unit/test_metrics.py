@@ -15,7 +15,7 @@ from chat.models import Draft, new_nonce
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from tests.conftest import BUS_KEY, make_service, redis_goes_down
-from tests.unit.recording import RecordingSink, show
+from tests.recording import RecordingSink, show
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:

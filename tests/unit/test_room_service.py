@@ -16,7 +16,7 @@ from chat.storage import Dynamo, TableNames
 from tests.conftest import BUS_KEY, make_service
 from tests.dynamo_calls import watched
 from tests.helpers import wait_for
-from tests.unit.recording import RecordingSink, show
+from tests.recording import RecordingSink, show
 
 LOBBY = Room(id="lobby", name="Lobby")
 _POSTERS = itertools.count()

@@ -15,7 +15,7 @@ from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
 from tests.conftest import BUS_KEY, make_service, plant
 from tests.helpers import wait_for
-from tests.unit.recording import RecordingSink, show
+from tests.recording import RecordingSink, show
 
 
 def _counted(calls: list[str], name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
