@@ -118,6 +118,8 @@ def serve(runtime: Runtime) -> None:
         reload=False,
         show=False,
         favicon="💬",
+        language="en-US",  # <html lang>, for screen readers and the browser's spelling and hyphenation
+        dark=None,  # follow the system's light or dark; the reader's choice overrides it (components/frame.py)
         # uvicorn would rewrite the client's address and scheme from X-Forwarded-* for any peer on 127.0.0.1 (its
         # default); chat.proxies alone decides whom to believe (CHAT_TRUSTED_PROXIES), from the real peer
         proxy_headers=False,

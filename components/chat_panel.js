@@ -1,5 +1,25 @@
 // The chat panel: the top bar, Load more and the message list, as one light element per client that receives
 // messages as data. Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
+
+// consecutive messages of one author within this time show the name and time once
+const GROUP_MS = 5 * 60 * 1000;
+// a name character after "@name" makes it another name ("@Ana" is not "@Anabel")
+const NAME_CHAR = "[\\p{L}\\p{N}\\p{M}_-]";
+const NOTIFY_BODY = 100; // characters of the text shown in a notification
+const DARK = "sinchchat:dark"; // the reader's choice over the system's; frame.py applies it on every page
+
+function storedDark() {
+  try {
+    return localStorage.getItem(DARK);
+  } catch {
+    return null; // storage refused: the system decides
+  }
+}
+
+function notificationState() {
+  return "Notification" in window ? Notification.permission : "absent";
+}
+
 export default {
   template: `
     <div class="sc-panel" :class="{ 'sc-menu-open': menuOpen }">
@@ -29,6 +49,10 @@ export default {
             <button type="button" class="sc-cancel" @click="cancelCreate">Cancel</button>
           </div>
         </form>
+        <button v-if="notifications === 'default'" type="button" class="sc-notify" @click="askNotifications">
+          Enable notifications
+        </button>
+        <div v-else-if="notifications === 'denied'" class="sc-notify-off">Notifications blocked</div>
       </nav>
       <div class="sc-bar row items-center justify-between no-wrap">
         <div class="row items-center gap-2 no-wrap sc-title">
@@ -40,25 +64,33 @@ export default {
           <h1 class="sc-room-title text-lg font-semibold">{{ room.name }}</h1>
         </div>
         <div class="row items-center gap-3 no-wrap">
+          <button type="button" class="sc-dark" aria-label="Dark mode" title="Dark mode"
+            :aria-pressed="$q.dark.isActive ? 'true' : 'false'" @click="toggleDark">
+            <span aria-hidden="true">{{ $q.dark.isActive ? "☀" : "☾" }}</span>
+          </button>
           <div class="sc-me text-slate-600">{{ name }}</div>
           <q-btn flat dense no-caps label="Log out" @click="$emit('logout')" />
         </div>
       </div>
-      <div ref="scroller" class="sc-list">
+      <div ref="scroller" class="sc-list" @scroll="onScroll">
         <div class="sc-top">
           <q-btn v-if="hasMore" flat label="Load more" :disable="loading" @click="loadMore" />
           <div v-else class="text-slate-400 text-sm">This is the start of the conversation.</div>
         </div>
+        <template v-for="{ m, head, day, mention } in rows" :key="m.key">
+        <div v-if="day" class="sc-day">{{ day }}</div>
         <div
-          v-for="m in items"
-          :key="m.key"
           class="sc-msg"
-          :class="{ 'sc-own': m.author_id === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed' }"
+          :class="{ 'sc-own': m.author_id === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed',
+            'sc-cont': !head, 'sc-mention': mention }"
           :data-key="m.key"
+          :title="head ? null : full(m.created_at)"
         >
           <div class="sc-meta">
-            <span class="sc-author">{{ m.author }}</span>
-            <time class="sc-time" :datetime="m.created_at" :title="m.created_at">{{ when(m.created_at) }}</time>
+            <span class="sc-author" :class="{ 'sc-sr': !head }">{{ m.author }}</span>
+            <span v-if="mention" class="sc-sr">mentions you</span>
+            <time class="sc-time" :class="{ 'sc-sr': !head }" :datetime="m.created_at" :title="full(m.created_at)">{{
+              when(m.created_at) }}</time>
             <span v-if="m.status === 'pending'" class="sc-status">sending…</span>
             <span v-if="m.status === 'failed'" class="sc-status sc-error">
               not sent<span v-if="m.error">: {{ m.error }}</span>
@@ -67,7 +99,12 @@ export default {
           </div>
           <div class="sc-text">{{ m.text }}</div>
         </div>
+        </template>
       </div>
+      <button v-if="unseen.length" type="button" class="sc-jump" @click="jump">
+        {{ unseen.length === 1 ? "1 new message" : unseen.length + " new messages" }}
+      </button>
+      <div class="sc-sr" aria-live="polite">{{ announcement }}</div>
     </div>`,
   props: {
     messages: Array,
@@ -94,6 +131,11 @@ export default {
       submitting: false,
       roomName: "",
       roomError: null,
+      // keys of messages from others that arrived while the reader was scrolled up or away from the tab
+      unseen: [],
+      announcement: "", // the newest message from others, for screen readers
+      notifications: notificationState(),
+      today: new Date().toDateString(), // moves at midnight, so that "Today" does too
     };
   },
   computed: {
@@ -102,14 +144,49 @@ export default {
       for (const r of this.roomList) if (r.id !== this.room.id) total += this.counts[r.id] || 0;
       return total > 99 ? "99+" : total;
     },
+    // the messages as shown: whether each starts a group (name and time shown) and a day (a separator above)
+    rows() {
+      const today = new Date(); // this.today, read below, makes this list again when the day changes
+      const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1).toDateString();
+      const rows = [];
+      let before = null;
+      let beforeAt = 0;
+      for (const m of this.items) {
+        const date = new Date(m.created_at);
+        const dayOf = date.toDateString();
+        const newDay = before === null || new Date(beforeAt).toDateString() !== dayOf;
+        const head = newDay || before.author_id !== m.author_id || date - beforeAt > GROUP_MS;
+        let day = null;
+        if (newDay) {
+          if (dayOf === this.today) day = "Today";
+          else if (dayOf === yesterday) day = "Yesterday";
+          else {
+            const options = { weekday: "long", month: "long", day: "numeric" };
+            if (date.getFullYear() !== today.getFullYear()) options.year = "numeric";
+            day = date.toLocaleDateString([], options);
+          }
+        }
+        rows.push({ m, head, day, mention: this.mentionsMe(m) });
+        before = m;
+        beforeAt = date.getTime();
+      }
+      return rows;
+    },
+    mention() {
+      const name = (this.name || "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      return new RegExp(`(^|[^\\p{L}\\p{N}\\p{M}_])@${name}(?!${NAME_CHAR})`, "iu");
+    },
   },
   // a panel created by the Join button reaches the browser before its first page is read: the props follow
   watch: {
     messages(list) {
-      this.add(list || []);
+      this.add(list || [], false);
     },
     more(value) {
       this.hasMore = value;
+    },
+    "unseen.length"(count) {
+      this.titleCount(count);
     },
   },
   mounted() {
@@ -133,6 +210,16 @@ export default {
     };
     document.addEventListener("keydown", this.onKey);
     document.addEventListener("click", this.onPointer, true);
+    this.onVisible = () => {
+      if (!document.hidden) this.seenIfAtBottom();
+    };
+    this.onSent = () => this.toNewest();
+    document.addEventListener("visibilitychange", this.onVisible);
+    window.addEventListener("sinchchat:sent", this.onSent);
+    this.dayTimer = setInterval(() => {
+      const today = new Date().toDateString();
+      if (today !== this.today) this.today = today;
+    }, 60_000);
     // the page's socket is created after its elements mount, and comes back with a new id after a reconnect
     const attach = () => {
       if (!window.socket) return (this.attachTimer = setTimeout(attach, 20));
@@ -148,6 +235,10 @@ export default {
   unmounted() {
     document.removeEventListener("keydown", this.onKey);
     document.removeEventListener("click", this.onPointer, true);
+    document.removeEventListener("visibilitychange", this.onVisible);
+    window.removeEventListener("sinchchat:sent", this.onSent);
+    clearInterval(this.dayTimer);
+    this.titleCount(0);
     clearTimeout(this.attachTimer);
     clearTimeout(this.joinTimer);
     window.socket?.off("sinchchat_messages", this.onMessages);
@@ -275,9 +366,10 @@ export default {
       this.merge([stored]);
       if (follow) this.scrollToBottom();
     },
-    // insert or update by key, keeping key order; returns nothing
+    // insert or update by key, keeping key order; returns the messages inserted under keys not held before
     merge(messages) {
       const items = this.items;
+      const inserted = [];
       for (const m of messages) {
         // a stored message whose nonce is shown as pending (the room's emit came before the sender's answer)
         if (!m.status && m.nonce) {
@@ -300,12 +392,16 @@ export default {
           items[lo] = { ...items[lo], ...m, status: m.status, error: m.error };
         } else {
           items.splice(lo, 0, m);
+          inserted.push(m);
         }
       }
+      return inserted;
     },
-    add(messages) {
+    // news: messages that arrived now (not the first page a panel made by Join receives after it)
+    add(messages, news = true) {
       const follow = this.atBottom();
-      this.merge(messages);
+      const inserted = this.merge(messages);
+      if (news) this.arrived(inserted.filter((m) => !m.status && m.author_id !== this.me), follow);
       // while the reader is scrolled up, keep everything so their place does not move
       if (follow) {
         if (this.limit && this.items.length > this.limit) {
@@ -323,12 +419,76 @@ export default {
         el.scrollTop = el.scrollHeight - fromBottom;
       });
     },
+    // messages from others arrived: say so to screen readers, count them while they are out of sight, notify mentions
+    arrived(fresh, follow) {
+      if (!fresh.length) return;
+      const newest = fresh.reduce((a, b) => (b.key > a.key ? b : a));
+      this.announcement = `${newest.author}: ${newest.text}`;
+      if (!follow || document.hidden) this.unseen.push(...fresh.map((m) => m.key));
+      if (document.hidden) for (const m of fresh) if (this.mentionsMe(m)) this.notify(m);
+    },
+    mentionsMe(m) {
+      return m.author_id !== this.me && !!m.text && this.mention.test(m.text);
+    },
+    notify(m) {
+      if (notificationState() !== "granted") return;
+      const text = m.text.length > NOTIFY_BODY ? m.text.slice(0, NOTIFY_BODY) + "…" : m.text;
+      try {
+        const shown = new Notification(this.room.name, { body: `${m.author}: ${text}`, tag: m.key });
+        shown.onclick = () => {
+          window.focus();
+          shown.close();
+        };
+      } catch {
+        // where pages cannot make notifications themselves (Chrome on Android): the title count says it
+      }
+    },
+    askNotifications() {
+      try {
+        Promise.resolve(Notification.requestPermission()).then(() => (this.notifications = notificationState()));
+      } catch {
+        this.notifications = notificationState();
+      }
+    },
+    toggleDark() {
+      const dark = !this.$q.dark.isActive;
+      this.$q.dark.set(dark);
+      try {
+        localStorage.setItem(DARK, dark ? "dark" : "light");
+      } catch {
+        // storage refused: the choice holds for this page only
+      }
+    },
+    titleCount(count) {
+      const title = document.title.replace(/^\(\d+\) /, "");
+      document.title = count ? `(${count}) ${title}` : title;
+    },
+    onScroll() {
+      if (this.unseen.length) this.seenIfAtBottom();
+    },
+    seenIfAtBottom() {
+      if (this.unseen.length && !document.hidden && this.atBottom()) this.unseen = [];
+    },
+    // the "N new messages" button: to the first one not seen
+    jump() {
+      const first = this.unseen.reduce((a, b) => (b < a ? b : a));
+      this.unseen = [];
+      const el = [...this.$refs.scroller.querySelectorAll(".sc-msg")].find((e) => e.dataset.key === first);
+      if (el) el.scrollIntoView({ block: "start" });
+      else this.scrollToBottom(); // let go meanwhile (a trim): the newest are below
+    },
+    // the reader sent a message: it shows at the bottom, where they look
+    toNewest() {
+      this.unseen = [];
+      const el = this.$refs.scroller;
+      if (el) el.scrollTop = el.scrollHeight;
+    },
+    full(iso) {
+      return new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+    },
+    // the day is in the separator above
     when(iso) {
-      const date = new Date(iso);
-      const now = new Date();
-      const time = date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
-      if (date.toDateString() === now.toDateString()) return time;
-      return date.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+      return new Date(iso).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
     },
   },
 };

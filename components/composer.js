@@ -59,6 +59,7 @@ export default {
       :maxlength="maxlength"
       :error="error !== null"
       :error-message="error || ''"
+      :hint="counter"
       @update:model-value="error = null"
       @keydown.enter.exact="onEnter"
     >
@@ -69,15 +70,31 @@ export default {
   props: {
     placeholder: String,
     maxlength: Number,
+    limit: Number,
     room: String,
   },
   data() {
     return { text: readDraft(this.room), error: null };
   },
+  computed: {
+    // near the limit (from 90% of it), how much is left or over; characters as the server counts them (code points)
+    counter() {
+      if (!this.limit || this.text.length < this.limit * 0.9) return undefined;
+      const left = this.limit - [...this.text].length;
+      if (left < 0) return `${-left} over the limit`;
+      if (left > this.limit * 0.1) return undefined; // long in UTF-16 units only
+      return left === 1 ? "1 character left" : `${left} characters left`;
+    },
+  },
   watch: {
     text(value) {
       keepDraft(this.room, value);
     },
+  },
+  // in the box after joining and after opening another room; not on touch screens, where the keyboard would cover
+  // half of the conversation the person came to read
+  mounted() {
+    if (!window.matchMedia?.("(pointer: coarse)").matches) this.$refs.box.focus();
   },
   // the box goes when the person logs out (a reload or a room's link unmounts nothing): the next person in this
   // tab starts empty, in every room
@@ -102,6 +119,7 @@ export default {
       this.text = "";
       this.error = null;
       this.$emit("send", { text, nonce: newNonce() });
+      window.dispatchEvent(new CustomEvent("sinchchat:sent"));
       this.$refs.box.focus();
     },
     // the server refused ``text``: give it back unless something new was typed since, and say why

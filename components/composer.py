@@ -35,6 +35,7 @@ class Composer(ui.element, component="composer.js"):
         # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
         # anything between the limit and that cap is refused with a message and given back to the box
         self._props["maxlength"] = max_length * 2
+        self._props["limit"] = max_length  # the counter near it
         self.on("send", self._handle_send)
         self.mark("message", "send")  # the box and its button are one element
 

@@ -62,12 +62,60 @@ CSS = """
 .sc-retry { margin-left: .4rem; text-decoration: underline; color: #1d4ed8; }
 .sc-composer { width: 100%; padding: .6rem 1rem; border-top: 1px solid #e5e7eb; }
 .sc-composer .q-field__after { align-self: flex-start; }
+/* reading: day separators, grouped messages, mentions, the new messages button, the box's growth */
+.sc-sr { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
+  clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
+.sc-day { align-self: stretch; display: flex; align-items: center; gap: .75rem; margin: .4rem 0; font-size: .75rem;
+  font-weight: 600; color: #64748b; }
+.sc-day::before, .sc-day::after { content: ""; flex: 1; border-top: 1px solid #e5e7eb; }
+.sc-msg.sc-cont { margin-top: -.25rem; }
+.sc-msg.sc-mention { border-left: 4px solid #d97706; background: #fef3c7; }
+.sc-jump { grid-column: 2; grid-row: 2; align-self: end; justify-self: center; z-index: 5; margin-bottom: .75rem;
+  padding: .3rem .9rem; border-radius: 999px; background: #2563eb; color: white; font-size: .85rem;
+  font-weight: 600; box-shadow: 0 4px 12px rgba(0,0,0,.2); }
+@media (max-width: 640px) { .sc-jump { grid-column: 1; } }
+.sc-dark { padding: .2rem .45rem; border-radius: .4rem; font-size: 1.1rem; line-height: 1; }
+.sc-dark:hover, .sc-menu:hover { background: #e2e8f0; }
+.sc-notify { margin-top: auto; text-align: left; padding: .35rem .5rem; border-radius: .4rem; color: #1d4ed8; }
+.sc-notify:hover { background: #e2e8f0; }
+.sc-notify-off { margin-top: auto; padding: .35rem .5rem; font-size: .8rem; color: #64748b; }
+/* the box grows with its text up to 40% of the screen, then scrolls */
+.sc-composer textarea { max-height: 40vh; max-height: 40dvh; overflow-y: auto !important; }
+/* dark: Quasar's body--dark, set from the system's preference or the reader's choice */
+.body--dark .sc-bar, .body--dark .sc-composer, .body--dark .sc-rooms { border-color: #334155; }
+.body--dark .sc-rooms { background: #0f172a; }
+.body--dark .sc-rooms-head, .body--dark .sc-day, .body--dark .sc-meta, .body--dark .sc-notify-off { color: #94a3b8; }
+.body--dark .sc-day::before, .body--dark .sc-day::after { border-color: #334155; }
+.body--dark .sc-room, .body--dark .sc-author, .body--dark .sc-room-label { color: #e2e8f0; }
+.body--dark .sc-room:hover, .body--dark .sc-new-room:hover, .body--dark .sc-notify:hover, .body--dark .sc-dark:hover,
+.body--dark .sc-menu:hover { background: #1e293b; }
+.body--dark .sc-room[aria-current="page"] { background: #1e3a8a; color: #dbeafe; }
+.body--dark .sc-new-room, .body--dark .sc-cancel, .body--dark .sc-notify, .body--dark .sc-retry { color: #93c5fd; }
+.body--dark .sc-room-input { background: #1e293b; color: #f1f5f9; border-color: #475569; }
+.body--dark .sc-msg { background: #1e293b; }
+.body--dark .sc-msg.sc-own { background: #1e3a8a; }
+.body--dark .sc-msg.sc-failed { background: #7f1d1d; }
+.body--dark .sc-msg.sc-mention { background: #451a03; border-left-color: #f59e0b; }
+.body--dark .sc-error { color: #fca5a5; }
+.body--dark .text-slate-400, .body--dark .text-slate-500, .body--dark .text-slate-600 { color: #cbd5e1; }
+.body--dark .text-amber-700 { color: #fcd34d; }
 """
+
+# the reader's dark mode choice (chat_panel.js stores it) over the system's, on every page, the login form's too;
+# after the page's own scripts, which set Quasar's dark mode to follow the system
+DARK_CHOICE = """<script>
+document.addEventListener("DOMContentLoaded", () => {
+  let choice = null;
+  try { choice = localStorage.getItem("sinchchat:dark"); } catch {}
+  if (choice === "dark" || choice === "light") Quasar.Dark.set(choice === "dark");
+});
+</script>"""
 
 
 def install_styles() -> None:
-    """Add the styles once for every page."""
+    """Add the styles (and the dark mode choice) once for every page."""
     ui.add_css(CSS, shared=True)
+    ui.add_body_html(DARK_CHOICE, shared=True)
 
 
 def frame(title: str = "sinchchat") -> ui.element:
