@@ -221,6 +221,13 @@ HIDE_TAB = """() => {
 }"""
 
 
+SHOW_TAB = """() => {
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "visible" });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
 def test_a_mention_is_highlighted_and_notified_while_the_tab_is_hidden(api: Api, person: Callable[[], Page]) -> None:
     ana, me = name("Ana"), name("Dee")
     token = api.join(ana)
@@ -248,9 +255,14 @@ def test_a_mention_is_highlighted_and_notified_while_the_tab_is_hidden(api: Api,
     expect(reader).to_have_title(re.compile(r"^\(2\) "))
     notes = reader.evaluate("() => window.__notes")
     assert notes == [{"title": room["name"], "body": f"{ana}: @{me} the table is booked"}]
+    title = reader.title().removeprefix("(2) ")
+    reader.evaluate(SHOW_TAB)  # back in sight, at the bottom: seen
+    expect(reader).to_have_title(title)
 
 
-def test_notifications_are_offered_until_given(cluster: Cluster, person: Callable[[], Page]) -> None:
+def test_notifications_are_offered_until_given_and_say_when_blocked(
+    cluster: Cluster, person: Callable[[], Page]
+) -> None:
     reader = person()
     open_room(reader, name("Eve"), "/")
     offer = reader.get_by_role("button", name="Enable notifications")
@@ -259,6 +271,19 @@ def test_notifications_are_offered_until_given(cluster: Cluster, person: Callabl
     offer.click()
     expect(offer).to_have_count(0)
     expect(reader.get_by_text("Notifications blocked")).to_have_count(0)
+
+    refused = person()
+    refused.context.add_init_script('window.Notification = { permission: "denied" };')
+    open_room(refused, name("Eve"), "/")
+    expect(refused.get_by_text("Notifications blocked")).to_be_visible()
+    expect(refused.get_by_role("button", name="Enable notifications")).to_have_count(0)
+
+    without = person()  # a browser without the Notification API: nothing to offer
+    without.context.add_init_script("delete window.Notification;")
+    open_room(without, name("Eve"), "/")
+    expect(without.get_by_role("button", name="Log out")).to_be_visible()
+    expect(without.get_by_role("button", name="Enable notifications")).to_have_count(0)
+    expect(without.get_by_text("Notifications blocked")).to_have_count(0)
 
 
 def test_dark_mode_follows_the_system_and_the_toggle_overrides_it(person: Callable[[], Page]) -> None:
