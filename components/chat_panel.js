@@ -8,12 +8,15 @@ const NAME_CHAR = "[\\p{L}\\p{N}\\p{M}_-]";
 const NOTIFY_BODY = 100; // characters of the text shown in a notification
 const DARK = "sinchchat:dark"; // the reader's choice over the system's; frame.py applies it on every page
 
-function storedDark() {
-  try {
-    return localStorage.getItem(DARK);
-  } catch {
-    return null; // storage refused: the system decides
-  }
+// made once: every render of the list formats each message's time, and a formatter is costly to make
+const TIME = new Intl.DateTimeFormat([], { hour: "numeric", minute: "2-digit" });
+const FULL = new Intl.DateTimeFormat([], { dateStyle: "full", timeStyle: "short" });
+const DAY = new Intl.DateTimeFormat([], { weekday: "long", month: "long", day: "numeric" });
+const DAY_AND_YEAR = new Intl.DateTimeFormat([], { weekday: "long", month: "long", day: "numeric", year: "numeric" });
+
+// a formatter throws on an invalid date, and one message must never break the list
+function format(formatter, date) {
+  return Number.isNaN(date.getTime()) ? "" : formatter.format(date);
 }
 
 function notificationState() {
@@ -160,11 +163,7 @@ export default {
         if (newDay) {
           if (dayOf === this.today) day = "Today";
           else if (dayOf === yesterday) day = "Yesterday";
-          else {
-            const options = { weekday: "long", month: "long", day: "numeric" };
-            if (date.getFullYear() !== today.getFullYear()) options.year = "numeric";
-            day = date.toLocaleDateString([], options);
-          }
+          else day = format(date.getFullYear() === today.getFullYear() ? DAY : DAY_AND_YEAR, date);
         }
         rows.push({ m, head, day, mention: this.mentionsMe(m) });
         before = m;
@@ -411,12 +410,21 @@ export default {
         this.scrollToBottom();
       }
     },
+    // older messages above: the message at the top of the reader's view stays where it is. Held by that message,
+    // not by the distance from the bottom: older ones of the same author make it a group's continuation, without
+    // the name line, and a day's separator moves up with the day's first message
     prepend(messages) {
       const el = this.$refs.scroller;
+      const top = el.getBoundingClientRect().top;
+      const anchor = [...el.querySelectorAll(".sc-msg")].find((m) => m.getBoundingClientRect().top >= top);
+      const key = anchor?.dataset.key;
+      const y = anchor?.getBoundingClientRect().top;
       const fromBottom = el.scrollHeight - el.scrollTop;
       this.merge(messages);
       this.$nextTick(() => {
-        el.scrollTop = el.scrollHeight - fromBottom;
+        const same = key && [...el.querySelectorAll(".sc-msg")].find((m) => m.dataset.key === key);
+        if (same) el.scrollTop += same.getBoundingClientRect().top - y;
+        else el.scrollTop = el.scrollHeight - fromBottom;
       });
     },
     // messages from others arrived: say so to screen readers, count them while they are out of sight, notify mentions
@@ -484,11 +492,11 @@ export default {
       if (el) el.scrollTop = el.scrollHeight;
     },
     full(iso) {
-      return new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+      return format(FULL, new Date(iso));
     },
     // the day is in the separator above
     when(iso) {
-      return new Date(iso).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+      return format(TIME, new Date(iso));
     },
   },
 };
