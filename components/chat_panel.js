@@ -81,7 +81,7 @@ export default {
           <div v-else class="text-slate-400 text-sm">This is the start of the conversation.</div>
         </div>
         <template v-for="{ m, head, day, mention } in rows" :key="m.key">
-        <div v-if="day" class="sc-day">{{ day }}</div>
+        <h2 v-if="day" class="sc-day">{{ day }}</h2>
         <div
           class="sc-msg"
           :class="{ 'sc-own': m.author_id === me, 'sc-pending': m.status === 'pending', 'sc-failed': m.status === 'failed',

@@ -65,8 +65,9 @@ CSS = """
 /* reading: day separators, grouped messages, mentions, the new messages button, the box's growth */
 .sc-sr { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
   clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
+/* a heading, so that a screen reader can move from day to day */
 .sc-day { align-self: stretch; display: flex; align-items: center; gap: .75rem; margin: .4rem 0; font-size: .75rem;
-  font-weight: 600; color: #64748b; }
+  line-height: 1.25rem; letter-spacing: normal; font-weight: 600; color: #64748b; }
 .sc-day::before, .sc-day::after { content: ""; flex: 1; border-top: 1px solid #e5e7eb; }
 .sc-msg.sc-cont { margin-top: -.25rem; }
 .sc-msg.sc-mention { border-left: 4px solid #d97706; background: #fef3c7; }

@@ -135,7 +135,7 @@ def test_grouping_day_separators_and_full_time_on_hover(
     older = f"{three_days_ago:%A, %B} {three_days_ago.day}"  # the year only for another year
     if three_days_ago.year != now.year:
         older += f", {three_days_ago.year}"
-    expect(reader.locator(".sc-day")).to_have_text([older, "Yesterday", "Today"])
+    expect(reader.get_by_role("heading", level=2)).to_have_text([older, "Yesterday", "Today"])
     # each separator sits right above the first message of its day
     above = reader.locator(".sc-day + .sc-msg .sc-text")
     expect(above).to_have_text(["from three days ago", "from yesterday", "first of two"])
