@@ -210,7 +210,9 @@ export default {
     document.addEventListener("keydown", this.onKey);
     document.addEventListener("click", this.onPointer, true);
     this.onVisible = () => {
-      if (!document.hidden) this.seenIfAtBottom();
+      if (document.hidden) return;
+      this.seenIfAtBottom();
+      this.notifications = notificationState(); // perhaps allowed or blocked in the browser's settings meanwhile
     };
     this.onSent = () => this.toNewest();
     document.addEventListener("visibilitychange", this.onVisible);
