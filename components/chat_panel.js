@@ -1,5 +1,6 @@
 // The chat panel: the top bar, Load more and the message list, as one light element per client that receives
-// messages as data. Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
+// messages as data. Messages are kept sorted by key and never shown twice. A message's own text is shown as text; the
+// only HTML shown is the server's rendering of it (m.html, sanitized by chat/markdown.py), never HTML from a browser.
 export default {
   template: `
     <div class="sc-panel" :class="{ 'sc-menu-open': menuOpen }">
@@ -65,7 +66,8 @@ export default {
               <button type="button" class="sc-retry" @click="$emit('retry', m.key)">Retry</button>
             </span>
           </div>
-          <div class="sc-text">{{ m.text }}</div>
+          <div v-if="m.html" class="sc-text sc-md" v-html="m.html"></div>
+          <div v-else class="sc-text">{{ m.text }}</div>
         </div>
       </div>
     </div>`,
