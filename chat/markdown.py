@@ -144,11 +144,19 @@ def _parser() -> MarkdownIt:
     return parser
 
 
+def _digits_only_start(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "ol" and attribute == "start":
+        return value if value.isascii() and value.isdigit() else None
+    return value
+
+
 _PARSER = _parser()
 _CLEANER = nh3.Cleaner(
     tags=set(TAGS),
     clean_content_tags={"script", "style"},
-    attributes={"a": {"href"}},
+    # an ordered list keeps its first number ("3. c" stays 3), which can only be digits
+    attributes={"a": {"href"}, "ol": {"start"}},
+    attribute_filter=_digits_only_start,
     # the cleaner writes rel and target itself, whatever the link carried
     link_rel=LINK_REL,
     set_tag_attribute_values={"a": {"target": "_blank"}},

@@ -1,4 +1,5 @@
-"""What rendered message HTML may hold, checked by an HTML parser independent of the renderer and its sanitizer."""
+"""What rendered message HTML may hold, checked by an HTML parser independent of the renderer and its sanitizer:
+the allowed tags; on links only href (http, https, mailto), rel and target; on ordered lists only a numeric start."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ class _Reader(HTMLParser):
         if tag not in ALLOWED_TAGS:
             self.problems.append(f"tag <{tag}>")
         names = {name for name, _ in attrs}
-        allowed = LINK_ATTRIBUTES if tag == "a" else frozenset()
+        allowed = LINK_ATTRIBUTES if tag == "a" else frozenset({"start"}) if tag == "ol" else frozenset()
         if names - allowed:
             self.problems.append(f"attributes {sorted(names - allowed)} on <{tag}>")
+        start = dict(attrs).get("start") if tag == "ol" else None
+        if start is not None and not (start.isascii() and start.isdigit()):
+            self.problems.append(f"ol start {start!r}")
         if tag == "a":
             link = dict(attrs)
             self.links.append(link)

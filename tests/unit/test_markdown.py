@@ -31,6 +31,7 @@ CONSTRUCTS: list[tuple[str, str, str]] = [
     ("dash-list", "- a\n- b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>"),
     ("star-list", "* a\n* b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>"),
     ("numbered-list", "1. a\n2. b", "<ol>\n<li>a</li>\n<li>b</li>\n</ol>"),
+    ("numbered-list-from-3", "3. c\n4. d", '<ol start="3">\n<li>c</li>\n<li>d</li>\n</ol>'),
     (
         "link",
         "[site](https://example.com/a?b=1&c=2)",
@@ -176,10 +177,12 @@ def test_the_sanitizer_alone_removes_what_the_parser_might_let_through() -> None
         '<p onclick="x"><img src=x onerror=alert(1)><a href="javascript:alert(1)" style="x">j</a>'
         '<a href="/relative">r</a><a href="https://ok.example" rel="opener" target="_self">ok</a>'
         "<script>alert(1)</script><style>p{}</style><h1>h</h1><!-- c --></p>"
+        '<ol start="1 onclick=x" reversed type="a"><li>l</li></ol><ol start="2"></ol>'
     )
     rendered = read_safe(markdown._CLEANER.clean(hostile))
     assert [link.get("href") for link in rendered.links] == [None, None, "https://ok.example"]
-    assert rendered.text == "jrokh"
+    assert rendered.text == "jrokhl"
+    assert '<ol start="2">' in markdown._CLEANER.clean(hostile)
 
 
 # markdown's own characters, HTML's, URL pieces and the odd Unicode, so random texts hit the parser's corners
