@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .cookies import COOKIE_NAME, SessionCookies
 from .errors import ChatError, Conflict, InvalidInput, NotFound, NotLoggedIn, RateLimited, Unavailable
 from .json_body import MAX_BODY_BYTES, JsonBodyRoute
+from .markdown import payload
 from .models import Message, Session
 from .proxies import TrustedProxies, address_of, secure_cookies
 from .rooms import Room
@@ -81,6 +82,10 @@ class MessageOut(BaseModel):
     text: str
     nonce: str = Field(description="The sender's id for the message.")
     created_at: str
+    html: str = Field(
+        description="The text's Markdown (bold, italic, code, quotes, lists, http/https/mailto links) as HTML that "
+        "holds only p br strong em code pre blockquote ul ol li a span, links with href, rel and target alone."
+    )
 
 
 class PageOut(BaseModel):
@@ -113,7 +118,7 @@ class ErrorOut(BaseModel):
 
 
 def _message_out(message: Message) -> MessageOut:
-    return MessageOut(**message.to_json())
+    return MessageOut(**payload(message))
 
 
 def _room_out(room: Room, lobby: str) -> RoomOut:

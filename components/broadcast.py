@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from nicegui import background_tasks, core
 
+from chat import markdown
 from chat.hub import Hub
 from chat.metrics import Metrics
 from chat.models import Message
@@ -126,7 +127,7 @@ class Broadcaster:
         for message in messages:
             data = shared.get(message.key)
             if data is None:
-                data = shared[message.key] = message.to_json()
+                data = shared[message.key] = markdown.payload(message)  # rendered here, once per process
                 if len(shared) > _SHARED_PAYLOADS:
                     shared.popitem(last=False)
             out.append(data)

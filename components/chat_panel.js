@@ -1,5 +1,6 @@
 // The chat panel: the top bar, Load more and the message list, as one light element per client that receives
-// messages as data. Messages are kept sorted by key and never shown twice; text is rendered as text, never as HTML.
+// messages as data. Messages are kept sorted by key and never shown twice. A message's own text is shown as text; the
+// only HTML shown is the server's rendering of it (m.html, sanitized by chat/markdown.py), never HTML from a browser.
 
 // consecutive messages of one author within this time show the name and time once
 const GROUP_MS = 5 * 60 * 1000;
@@ -100,7 +101,8 @@ export default {
               <button type="button" class="sc-retry" @click="$emit('retry', m.key)">Retry</button>
             </span>
           </div>
-          <div class="sc-text">{{ m.text }}</div>
+          <div v-if="m.html" class="sc-text sc-md" v-html="m.html"></div>
+          <div v-else class="sc-text">{{ m.text }}</div>
         </div>
         </template>
       </div>

@@ -58,6 +58,23 @@ CSS = """
 .sc-meta { font-size: .75rem; color: #64748b; display: flex; gap: .5rem; align-items: baseline; }
 .sc-author { font-weight: 600; color: #334155; }
 .sc-text { white-space: pre-wrap; overflow-wrap: anywhere; unicode-bidi: isolate; }
+/* a message's Markdown (chat/markdown.py): line breaks are <br>, so the source's own newlines are layout only;
+   colours are shades of the text's own, so the rules read on light and dark bubbles alike */
+.sc-md { white-space: normal; --sc-md-shade: rgba(127, 127, 127, .16); --sc-md-rule: rgba(127, 127, 127, .55); }
+.sc-md p, .sc-md ul, .sc-md ol, .sc-md blockquote, .sc-md pre { margin: 0; }
+.sc-md > * + *, .sc-md li > * + *, .sc-md blockquote > * + * { margin-top: .35em; }
+.sc-md ul, .sc-md ol { padding-left: 1.3em; }
+.sc-md ul { list-style: disc; }
+.sc-md ol { list-style: decimal; }
+.sc-md blockquote { border-left: 3px solid var(--sc-md-rule); padding-left: .6em; }
+.sc-md code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em;
+  background: var(--sc-md-shade); border-radius: .25rem; padding: 0 .25em; white-space: pre-wrap; }
+/* a long line of code scrolls inside its block instead of widening the bubble */
+.sc-md pre { max-width: 100%; overflow-x: auto; background: var(--sc-md-shade); border-radius: .4rem;
+  padding: .4em .6em; }
+.sc-md pre code { background: none; padding: 0; white-space: pre; overflow-wrap: normal; }
+.sc-md a { color: inherit; text-decoration: underline; text-underline-offset: 2px; unicode-bidi: isolate; }
+.sc-md a:hover { text-decoration-thickness: 2px; }
 .sc-error { color: #b91c1c; }
 .sc-retry { margin-left: .4rem; text-decoration: underline; color: #1d4ed8; }
 .sc-composer { width: 100%; padding: .6rem 1rem; border-top: 1px solid #e5e7eb; }

@@ -11,6 +11,7 @@ from nicegui.events import GenericEventArguments
 from nicegui.testing.user import User
 
 from chat.errors import StorageUnavailable
+from chat.markdown import payload
 from chat.models import Draft, Message
 from components.chat_panel import START_TEXT, ChatPanel
 from components.composer import Composer
@@ -218,4 +219,4 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
     await eventually_async(retried)
     # the stored message took the place of the failed one
     await eventually(lambda: _assert_equal(element.keys, [stored[0].key]))
-    assert element.item(stored[0].key) == {**stored[0].to_json()}
+    assert element.item(stored[0].key) == payload(stored[0])

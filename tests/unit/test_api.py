@@ -12,6 +12,7 @@ import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from chat.bus import Bus
+from chat.markdown import payload
 from chat.models import is_message_key
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
@@ -289,9 +290,9 @@ async def test_a_message_posted_through_the_api_reaches_live_listeners_here_and_
         await show(other.hub, "lobby")
         auth = await join(client, "Jon")
         posted = (await client.post("/api/messages", json={"text": "live 👋"}, headers=auth)).json()
-        assert [m.to_json() for m in here.of("lobby")] == [posted]  # this process: at once, before the response
+        assert [payload(m) for m in here.of("lobby")] == [posted]  # this process: at once, before the response
         assert await wait_for(lambda: there.of("lobby"), timeout=3, interval=0.01)
-        assert [m.to_json() for m in there.of("lobby")] == [posted]
+        assert [payload(m) for m in there.of("lobby")] == [posted]
     finally:
         await other.hub.stop()
 

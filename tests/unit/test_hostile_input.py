@@ -1,8 +1,9 @@
 """Hostile input at the service (and the API): each case is refused with a clear message or stored inert.
 
 "Stored" means: the message that post() returns, and the one read back from DynamoDB (moto), both hold
-exactly the expected text. Markup is never interpreted here; the browser shows text as text (Vue text
-interpolation), and ``.sc-text`` has ``unicode-bidi: isolate`` so a bidi override stays inside its message.
+exactly the expected text. Markup is never interpreted here: the browser shows the text as text (Vue text
+interpolation), or the server's own rendering of it (chat/markdown.py), which holds only allowed tags and still shows
+every character of these texts; ``.sc-text`` has ``unicode-bidi: isolate`` so a bidi override stays inside its message.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from fakeredis import FakeAsyncRedis, FakeServer
 
 from chat.bus import Bus
 from chat.errors import InvalidName, InvalidText, NameTaken
+from chat.markdown import render
 from chat.models import Message
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
 from tests.conftest import BUS_KEY, api_app, make_service
+from tests.safe_html import read_safe
 
 MB = 1_000_000
 
@@ -78,6 +81,13 @@ async def test_hostile_text_is_stored_exactly_as_defined(service: ChatService, s
     for case, message in sent.items():
         with subtests.test(f"{case} read back"):
             assert read[message.key] == message  # round trip through DynamoDB, code point for code point
+
+
+def test_hostile_text_renders_as_its_own_text(subtests: pytest.Subtests) -> None:
+    for case, _, stored in KEPT:
+        with subtests.test(case):
+            # no markup of the text becomes a tag or a link: what is visible is what was stored, character for character
+            assert read_safe(render(stored)).text == stored
 
 
 async def test_hostile_text_is_refused_with_a_clear_message(service: ChatService, subtests: pytest.Subtests) -> None:
@@ -172,6 +182,11 @@ async def test_hostile_names_and_texts_through_the_api(client: httpx.AsyncClient
     )
     assert kept.status_code == 201
     assert kept.json()["text"] == "<script>alert(1)</script> 👩\u200d👩\u200d👧 ab"
+    assert kept.json()["html"] == "<p>&lt;script&gt;alert(1)&lt;/script&gt; 👩\u200d👩\u200d👧 ab</p>"
+    link = await client.post("/api/messages", json={"text": "[x](javascript:alert(1))"}, headers=auth)
+    assert link.json()["html"] == "<p>[x](javascript:alert(1))</p>"
+    page = (await client.get("/api/rooms/lobby/messages", headers=auth)).json()["messages"]
+    assert [m["html"] for m in page] == [kept.json()["html"], link.json()["html"]]  # history renders the same
     long = await client.post("/api/messages", json={"text": "x" * 60_000}, headers=auth)
     assert long.status_code == 422
     assert long.json()["detail"].startswith("This message has 60,000 characters; the limit is 2,000.")
