@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from .cookies import COOKIE_NAME, SessionCookies
-from .errors import ChatError, Conflict, InvalidInput, NotFound, NotLoggedIn, RateLimited, Unavailable
+from .errors import ChatError, Conflict, Forbidden, InvalidInput, NotFound, NotLoggedIn, RateLimited, Unavailable
 from .json_body import MAX_BODY_BYTES, JsonBodyRoute
 from .models import Message, Session
 from .proxies import TrustedProxies, address_of, secure_cookies
@@ -22,6 +22,7 @@ from .service import UNREAD_CAP, ChatService
 STATUS: dict[type[ChatError], int] = {
     InvalidInput: 422,
     Conflict: 409,
+    Forbidden: 403,
     NotFound: 404,
     NotLoggedIn: 401,
     RateLimited: 429,
