@@ -37,6 +37,12 @@ def pending_payload(key: str, draft: Draft, status: Status, error: str | None = 
 
 
 START_TEXT = "This is the start of the conversation."
+DELETED_TEXT = "This message was deleted."
+
+
+def _changed_after(item: dict[str, Any], floor: str | None) -> bool:
+    changed_at = item.get("changed_at")
+    return changed_at is not None and (floor is None or changed_at > floor)
 
 
 class ChatPanel(ui.element, component="chat_panel.js"):
@@ -105,7 +111,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
             self._props["name"],
             "Log out",
             "Load more" if self._more else START_TEXT,
-            *(f"{m['author']}: {m['text']}" for m in self._items.values()),
+            *(f"{m['author']}: {DELETED_TEXT if m.get('deleted') else m['text']}" for m in self._items.values()),
         ]
 
     def _merge(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -114,7 +120,9 @@ class ChatPanel(ui.element, component="chat_panel.js"):
             key = data["key"]
             current = self._items.get(key)
             if current is not None and current.get("status") == data.get("status"):
-                continue  # already shown as it is: the same message from the bus, catch-up or the sender
+                # already shown as it is (the same message from the bus, catch-up or the sender), or newer
+                if current.get("status") is not None or data.get("version", 0) <= current.get("version", 0):
+                    continue
             if current is None:
                 bisect.insort(self._keys, key)
             self._items[key] = data
@@ -157,10 +165,12 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         if self._merge(payload) and self._trim():
             self._more = True
 
-    def after(self, floor: str | None) -> list[dict[str, Any]]:
-        """The stored messages of the model with a key above ``floor`` (all of them for None), oldest first."""
+    def after(self, floor: str | None, changed_floor: str | None = None) -> list[dict[str, Any]]:
+        """The stored messages of the model with a key above ``floor`` (all of them for None), and those changed
+        after the change key ``changed_floor`` (every changed one for None), oldest first."""
         start = 0 if floor is None else bisect.bisect_right(self._keys, floor)
-        return [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
+        found = [item for k in self._keys[:start] if _changed_after(item := self._items[k], changed_floor)]
+        return found + [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
 
     def set_pending(self, key: str, draft: Draft, status: Status, error: str | None = None) -> None:
         """Show one of the reader's own messages, under its provisional ``key``, as pending or failed (``error``)."""

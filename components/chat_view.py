@@ -191,9 +191,14 @@ class ChatView:
         """The session ended, in this tab or another one: show the login form."""
         background_tasks.create(self._session_ended_async(), name="session ended")
 
-    def after(self, key: str | None) -> list[dict[str, Any]]:
-        """What a browser whose newest message is ``key`` may lack: from a little before it (it drops duplicates)."""
-        return self.panel.after(None if key is None else floor_before(key, now=self._service.hub.now()))
+    def after(self, key: str | None, changed: str | None = None) -> list[dict[str, Any]]:
+        """What a browser whose newest message is ``key`` and newest change ``changed`` may lack: from a little
+        before each (it drops duplicates and versions it has)."""
+        now = self._service.hub.now()
+        return self.panel.after(
+            None if key is None else floor_before(key, now=now),
+            None if changed is None else floor_before(changed, now=now),
+        )
 
     async def _catch_up(self) -> None:
         """What was stored while the first page was read: the overlap may bring older messages, and while older
