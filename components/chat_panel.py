@@ -40,6 +40,14 @@ START_TEXT = "This is the start of the conversation."
 DELETED_TEXT = "This message was deleted."
 
 
+def _not_newer(data: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether ``data`` adds nothing to ``current`` of the same key: the same status, and for a stored message a
+    version no higher (a stored message replaces a pending one of the same key, as the sender's confirmation)."""
+    if current.get("status") != data.get("status"):
+        return False
+    return current.get("status") is not None or data.get("version", 0) <= current.get("version", 0)
+
+
 def _changed_after(item: dict[str, Any], floor: str | None) -> bool:
     changed_at = item.get("changed_at")
     return changed_at is not None and (floor is None or changed_at > floor)
@@ -119,10 +127,8 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         for data in payloads:
             key = data["key"]
             current = self._items.get(key)
-            if current is not None and current.get("status") == data.get("status"):
-                # already shown as it is (the same message from the bus, catch-up or the sender), or newer
-                if current.get("status") is not None or data.get("version", 0) <= current.get("version", 0):
-                    continue
+            if current is not None and _not_newer(data, current):
+                continue  # already shown as it is (the same message from the bus, catch-up or the sender), or newer
             if current is None:
                 bisect.insort(self._keys, key)
             self._items[key] = data

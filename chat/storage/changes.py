@@ -76,6 +76,7 @@ class MessageChanges:
             key,
             author_id=author_id,
             own=True,
+            deleting=True,
             expression=f"SET Deleted = :true, #text = :empty, {_BUMP} REMOVE {reactions}",
             condition="AuthorId = :me AND attribute_not_exists(Deleted)",
             names={"#text": "Text"},
@@ -114,6 +115,7 @@ class MessageChanges:
         *,
         author_id: str,
         own: bool,
+        deleting: bool = False,
         expression: str,
         condition: str,
         names: dict[str, str],
@@ -139,13 +141,13 @@ class MessageChanges:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            return Change(self._why_not(room, key, author_id=author_id, own=own), changed=False)
+            return Change(self._why_not(room, key, author_id=author_id, own=own, deleting=deleting), changed=False)
         message = from_item(item)
         if message is None:  # the condition holds only for a message item
             raise NotFound("There is no such message.")
         return Change(message, changed=True)
 
-    def _why_not(self, room: str, key: str, *, author_id: str, own: bool) -> Message:
+    def _why_not(self, room: str, key: str, *, author_id: str, own: bool, deleting: bool) -> Message:
         """The message a change left as it was (it already was so), or the reason the change was refused."""
         item = self._db.client.get_item(
             TableName=self._table,
@@ -158,7 +160,7 @@ class MessageChanges:
         if own and message.author_id != author_id:
             raise Forbidden("You can only change your own messages.")
         if message.deleted:
-            if own:  # deleting it again: it is deleted
+            if deleting:  # deleting it again: it is deleted
                 return message
             raise Conflict("This message was deleted.")
         if own:  # the condition failed on the author or the deletion, and neither holds: a race with a delete
