@@ -13,7 +13,7 @@ from typing import Any
 
 from nicegui import ui
 
-from chat.models import Draft
+from chat.models import REACTIONS, Draft
 
 Status = str  # "pending" or "failed"
 
@@ -56,8 +56,9 @@ def _changed_after(item: dict[str, Any], floor: str | None) -> bool:
 class ChatPanel(ui.element, component="chat_panel.js"):
     """Shows messages oldest to newest; new ones go to the browser as data, never as new elements.
 
-    Events: ``load_more``, ``logout``, ``retry`` (with the key of a failed message of the reader's) and
-    ``create_room`` (with the name typed). ``room`` and ``rooms`` are rooms as ``Room.to_json`` makes them;
+    Events: ``load_more``, ``logout``, ``retry`` (with the key of a failed message of the reader's),
+    ``create_room`` (with the name typed), ``delete`` (a key) and ``react`` (``{key, emoji, on}``). ``room`` and
+    ``rooms`` are rooms as ``Room.to_json`` makes them;
     ``unread`` counts by room id.
     """
 
@@ -83,6 +84,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         self._props["room"] = room
         self._props["rooms"] = rooms
         self._props["unread"] = unread
+        self._props["reactions"] = REACTIONS  # the palette of "Add reaction"
         self._props["messages"] = ()
         self._props["more"] = False
 
