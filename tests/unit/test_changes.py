@@ -20,6 +20,7 @@ from chat.storage.schema import CHANGES_INDEX, _keyed_schema, ensure_tables
 from components.broadcast import Broadcaster
 from tests.conftest import api_app
 from tests.recording import RecordingSink, show
+from tests.unit.test_api import join
 
 THUMBS, HEART = REACTIONS[0], REACTIONS[1]
 
@@ -283,12 +284,6 @@ async def client(memory_service: ChatService) -> AsyncIterator[httpx.AsyncClient
     transport = httpx.ASGITransport(api_app(memory_service))
     async with httpx.AsyncClient(transport=transport, base_url="http://chat.test") as client:
         yield client
-
-
-async def join(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    response = await client.post("/api/sessions", json={"name": name})
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 def url(key: str, emoji: str | None = None) -> str:
