@@ -50,6 +50,11 @@ async def test_edit_delete_and_react_events_change_the_message_in_every_view(cha
             assert (item["text"], item["version"]) == ("hello, edited", 1)
 
     await eventually(edited)
+    # a returning tab's join: with nothing newer than its newest key, what changed after its newest change
+    (item,) = held(bo)
+    assert panel_of(bo).after(message.key, None) == [item]  # it holds no change yet: every changed message
+    assert panel_of(bo).after(message.key, item["changed_at"]) == []
+    assert panel_of(bo).after(message.key, message.key) == [item]  # its newest change is older than the edit
     bo.find(ChatPanel).trigger("react", {"key": message.key, "emoji": REACTIONS[2], "on": True})
 
     def reacted() -> None:
