@@ -164,6 +164,8 @@ export default {
       this.$refs.menu?.focus();
     };
     this.onPointer = (event) => {
+      // a message's menu or palette folds away at a click elsewhere, as the room list does
+      if ((this.acting || this.picking) && !event.target.closest?.(".sc-actions, .sc-reactions")) this.closeMenus();
       if (this.menuOpen && !event.target.closest?.(".sc-rooms, .sc-menu")) this.menuOpen = false;
     };
     // the composer's Up arrow in an empty box: the reader's last message, if it can be edited

@@ -17,7 +17,7 @@ from playwright.sync_api import Locator, Page, expect
 from chat.models import REACTIONS, new_message_key
 
 from .chat_page import Api, expect_chat, join, message, message_box, send, wait_connected
-from .conftest import Deployment
+from .conftest import Deployment, screenshot
 from .processes import AppProcess
 from .test_cluster import ROUTE_COOKIE, Cluster
 
@@ -109,6 +109,10 @@ def test_edit_delete_and_react_show_live_on_the_other_process_and_stay_after_a_r
     reaction(bo, "final text", f"{THUMBS} 2").click()
     expect(reaction(ann, "final text", f"{THUMBS} 1")).to_be_visible()
     expect(reaction(bo, "final text", f"{THUMBS} 1")).to_have_attribute("aria-pressed", "false")
+    actions(ann, "final text").click()
+    screenshot(ann, "changes")
+    ann.keyboard.press("Escape")  # the menu folds away
+    expect(ann.get_by_role("menuitem", name="Edit")).to_have_count(0)
 
     bo.reload()
     expect_chat(bo, "Bo")
