@@ -135,7 +135,7 @@ def _ensure_changes_index(db: Dynamo, table: str) -> None:
             log.info("adding the index %s to the DynamoDB table %s", CHANGES_INDEX, table)
         except ClientError as exc:
             # another process started adding it (ResourceInUse, or a validation error for an index under way)
-            if error_code(exc) not in ("ResourceInUseException", "ValidationException", "LimitExceededException"):
+            if error_code(exc) not in ("ResourceInUseException", "ValidationException"):
                 raise
     deadline = time.monotonic() + _INDEX_WAIT_SECONDS
     while True:
