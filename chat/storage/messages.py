@@ -80,8 +80,8 @@ class Page:
 
 
 class MessageStore:
-    """Append-only messages: idempotent writes, newest-first pages, reads after a key for catch-up, and counts
-    after a key for unread badges."""
+    """Messages: idempotent writes, newest-first pages, reads after a key for catch-up, and counts after a key for
+    unread badges. A message's key never changes; ``changes`` edits, deletes and reacts to it in its own item."""
 
     def __init__(self, *, db: Dynamo, tables: TableNames, clock: Callable[[], float] = time.time) -> None:
         self._db = db
