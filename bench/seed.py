@@ -10,7 +10,7 @@ from typing import Any
 
 from chat.models import Message, new_message_key
 from chat.storage import Dynamo, TableNames, connect, ensure_tables
-from chat.storage.messages import _to_item  # the table's item shape, kept in one place
+from chat.storage.items import to_item  # the table's item shape, kept in one place
 
 from .serverproc import Backends
 
@@ -45,7 +45,7 @@ def write(db: Dynamo, tables: TableNames, items: list[Message], *, threads: int 
     batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
 
     def put(batch: list[Message]) -> None:
-        requests: Any = [{"PutRequest": {"Item": _to_item(m)}} for m in batch]
+        requests: Any = [{"PutRequest": {"Item": to_item(m)}} for m in batch]
         pause = 0.05
         while requests:
             answer = db.client.batch_write_item(RequestItems={tables.messages: requests})

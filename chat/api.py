@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from .cookies import COOKIE_NAME, SessionCookies
-from .errors import ChatError, Conflict, InvalidInput, NotFound, NotLoggedIn, RateLimited, Unavailable
+from .errors import ChatError, Conflict, Forbidden, InvalidInput, NotFound, NotLoggedIn, RateLimited, Unavailable
 from .json_body import MAX_BODY_BYTES, JsonBodyRoute
 from .markdown import payload
 from .models import Message, Session
@@ -23,6 +23,7 @@ from .service import UNREAD_CAP, ChatService
 STATUS: dict[type[ChatError], int] = {
     InvalidInput: 422,
     Conflict: 409,
+    Forbidden: 403,
     NotFound: 404,
     NotLoggedIn: 401,
     RateLimited: 429,
@@ -86,6 +87,19 @@ class MessageOut(BaseModel):
         description="The text's Markdown (bold, italic, code, quotes, lists, http/https/mailto links) as HTML that "
         "holds only p br strong em code pre blockquote ul ol li a span, links with href, rel and target alone."
     )
+    version: int = Field(default=0, description="0 for a message never changed; one more for every change stored.")
+    edited_at: str | None = Field(default=None, description="When it was last edited (ISO-8601), if ever.")
+    deleted: bool = Field(default=False, description="A deleted message keeps its place, without text or reactions.")
+    reactions: dict[str, list[str]] = Field(
+        default_factory=dict, description="Emoji -> the author ids who reacted with it (only emoji with any)."
+    )
+    changed_at: str | None = Field(default=None, description="The change key of the last change, if any.")
+
+
+class EditBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=1_000_000, description="The message's new text (the same rules as a new one).")
 
 
 class PageOut(BaseModel):
@@ -225,6 +239,43 @@ def build_router(service: ChatService, *, cookies: SessionCookies, proxies: Trus
     ) -> MessageOut:
         """Post a message to a room; it appears live in every chat view of that room."""
         return await post_to(room, body, session, request)
+
+    MessageKey = Annotated[str, Path(max_length=64, description="The message's `key`, URL-encoded (`#` is `%23`).")]
+    Emoji = Annotated[str, Path(max_length=16, description="One emoji of the palette, URL-encoded.")]
+    changing = {
+        **in_room,
+        403: {"model": ErrorOut, "description": "You can only change your own messages."},
+        404: {"model": ErrorOut, "description": "There is no such room or message."},
+        409: {"model": ErrorOut, "description": "The message was deleted."},
+    }
+
+    @router.patch("/rooms/{room}/messages/{key}", responses={**with_body, **changing})
+    async def edit(
+        room: RoomId, key: MessageKey, body: EditBody, session: Annotated[Session, Depends(current_session)]
+    ) -> MessageOut:
+        """Edit one of your messages; every view shows the new text, marked as edited."""
+        return _message_out(await service.edit(session, room, key, body.text))
+
+    @router.delete("/rooms/{room}/messages/{key}", responses=changing)
+    async def delete(
+        room: RoomId, key: MessageKey, session: Annotated[Session, Depends(current_session)]
+    ) -> MessageOut:
+        """Delete one of your messages: its text and reactions go, "This message was deleted." takes its place."""
+        return _message_out(await service.delete(session, room, key))
+
+    @router.put("/rooms/{room}/messages/{key}/reactions/{emoji}", responses=changing)
+    async def react(
+        room: RoomId, key: MessageKey, emoji: Emoji, session: Annotated[Session, Depends(current_session)]
+    ) -> MessageOut:
+        """Add your reaction, an emoji of the palette, to a message (again: no change)."""
+        return _message_out(await service.react(session, room, key, emoji, on=True))
+
+    @router.delete("/rooms/{room}/messages/{key}/reactions/{emoji}", responses=changing)
+    async def unreact(
+        room: RoomId, key: MessageKey, emoji: Emoji, session: Annotated[Session, Depends(current_session)]
+    ) -> MessageOut:
+        """Take back your reaction (none there: no change)."""
+        return _message_out(await service.react(session, room, key, emoji, on=False))
 
     @router.post("/session/cookie", status_code=204, responses=with_body)
     async def set_cookie(

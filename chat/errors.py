@@ -7,7 +7,8 @@
     ├── Conflict                (the request contradicts what is stored, e.g. a reused nonce; 409)
     │   ├── NameTaken           (a live session holds the name)
     │   └── RoomLookAlike       (another room's name looks the same)
-    ├── NotFound                (no such room; 404)
+    ├── Forbidden               (someone else's message; 403)
+    ├── NotFound                (no such room or message; 404)
     ├── NotLoggedIn             (unknown, expired or ended session; 401)
     ├── RateLimited             (too many messages; 429 with Retry-After)
     └── Unavailable             (a backend cannot be reached; 503)
@@ -61,8 +62,12 @@ class RoomLookAlike(Conflict):
         self.existing_name = existing_name
 
 
+class Forbidden(ChatError):
+    """The request would change what belongs to someone else (another person's message); nothing changed."""
+
+
 class NotFound(ChatError):
-    """What the request names does not exist (a room)."""
+    """What the request names does not exist (a room, a message)."""
 
 
 class NotLoggedIn(ChatError):

@@ -16,8 +16,19 @@ from .rooms import Room
 Event = dict[str, Any]
 
 
+# what changed in a message that was stored already; every one carries the whole message after the change
+CHANGE_OPS = ("update", "remove", "react")
+
+
 def message_added(message: Message) -> Event:
     return {"type": "message", "op": "add", "message": message.to_json()}
+
+
+def message_changed(op: str, message: Message) -> Event:
+    """An edit ("update"), a delete ("remove") or a reaction ("react") of ``message``, as it is after it."""
+    if op not in CHANGE_OPS:
+        raise ValueError(f"not a change: {op!r}")
+    return {"type": "message", "op": op, "message": message.to_json()}
 
 
 def session_ended(digest: str) -> Event:
@@ -51,8 +62,8 @@ def decode(raw: str | bytes) -> Event:
 
 
 def message_of(event: Event) -> Message | None:
-    """The message an add-message event carries, or None for any other event."""
-    if event["type"] == "message" and event["op"] == "add":
+    """The message a message event carries (new or changed), or None for any other event."""
+    if event["type"] == "message" and (event["op"] == "add" or event["op"] in CHANGE_OPS):
         return Message.from_json(event["message"])
     return None
 

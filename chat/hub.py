@@ -48,7 +48,7 @@ class HubSink(Protocol):
     """Where the hub hands what it learns: the process's broadcaster."""
 
     def on_messages(self, room: str, messages: list[Message]) -> None:
-        """New messages of ``room``, each once, in key order."""
+        """New messages of ``room`` and new versions of changed ones, each once, in key order."""
 
     def on_activity(self, rooms: dict[str, tuple[str, int]]) -> None:
         """Rooms with new messages somewhere: room -> (newest key, how many new)."""
@@ -251,6 +251,12 @@ class Hub:
         self._activity[message.room] = (max(newest, message.key), count + 1)
         self._publish_soon(message.room, events.message_added(message))
 
+    def announce_change(self, op: str, message: Message) -> None:
+        """Show a stored change (``op`` of events.CHANGE_OPS) here at once and tell every other process, as announce
+        does for a new message: a lost publish is published again, and catch-up reads the change feed anyway."""
+        self.deliver(message.room, [message])
+        self._publish_soon(message.room, events.message_changed(op, message))
+
     def announce_room(self, room: Room) -> None:
         """Tell every process (this one at once) that ``room`` exists."""
         self._room_added(room)
@@ -288,8 +294,8 @@ class Hub:
                 self._repair = asyncio.create_task(self._announce_again(), name="announce again")
 
     def _count_announced(self, event: Event) -> None:
-        # the counter is of stored messages: activity, rooms and read markers ride the bus too, uncounted
-        if event["type"] == "message":
+        # the counter is of stored messages: changes, activity, rooms and read markers ride the bus too, uncounted
+        if event["type"] == "message" and event["op"] == "add":
             self._metrics.announced.inc()
 
     async def _announce_again(self) -> None:

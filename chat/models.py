@@ -41,6 +41,9 @@ _KEY_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2
 _NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ONE_MS = timedelta(milliseconds=1)
 
+# the reactions anyone can add to a message, in the order the palette shows them
+REACTIONS: tuple[str, ...] = ("👍", "❤️", "😂", "🎉", "😮", "😢")
+
 
 def new_message_key(now: datetime | None = None) -> str:
     """A sort key that orders by time to the millisecond and never collides: ISO-8601 UTC + '#' + 64 random bits.
@@ -136,6 +139,13 @@ class Message:
     author_id: str
     text: str
     nonce: str = ""
+    # every stored change (edit, delete, reaction) adds one: views keep the highest version of a key
+    version: int = 0
+    edited_at: str | None = None  # ISO-8601 of the last edit
+    deleted: bool = False
+    # emoji -> author ids of its reactors, sorted; only emoji of REACTIONS with at least one reactor
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    changed_at: str | None = None  # the change key (a message key's shape, the server's clock) of the last change
 
     @property
     def created_at(self) -> datetime:
@@ -153,6 +163,11 @@ class Message:
             "text": self.text,
             "nonce": self.nonce,
             "created_at": _iso(self.created_at),
+            "version": self.version,
+            "edited_at": self.edited_at,
+            "deleted": self.deleted,
+            "reactions": {emoji: list(authors) for emoji, authors in self.reactions},
+            "changed_at": self.changed_at,
         }
 
     @classmethod
@@ -164,7 +179,45 @@ class Message:
             raise TypeError("message fields must be strings")
         if not is_message_key(fields["key"]):
             raise ValueError("not a message key")
-        return cls(**fields, nonce=nonce)
+        return cls(**fields, nonce=nonce, **_change_fields(data))
+
+
+def _change_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The change fields of a message's JSON (absent in a message never changed, or from an older version)."""
+    version = data.get("version", 0)
+    edited_at = data.get("edited_at")
+    deleted = data.get("deleted", False)
+    changed_at = data.get("changed_at")
+    raw_reactions = data.get("reactions") or {}
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ValueError("not a message version")
+    if not (edited_at is None or isinstance(edited_at, str)) or not isinstance(deleted, bool):
+        raise TypeError("not a message's change")
+    if changed_at is not None and not (isinstance(changed_at, str) and is_message_key(changed_at)):
+        raise ValueError("not a change key")
+    if not isinstance(raw_reactions, dict):
+        raise TypeError("reactions must be an object")
+    reactions = []
+    for emoji in REACTIONS:
+        authors = raw_reactions.get(emoji)
+        if authors is None:
+            continue
+        if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+            raise TypeError("reactors must be a list of author ids")
+        if authors:
+            reactions.append((emoji, tuple(sorted(set(authors)))))
+    return {
+        "version": version,
+        "edited_at": edited_at,
+        "deleted": deleted,
+        "reactions": tuple(reactions),
+        "changed_at": changed_at,
+    }
+
+
+def iso_time(moment: datetime) -> str:
+    """``moment`` as the browser payload's ISO-8601 (UTC, milliseconds, Z)."""
+    return _iso(moment.astimezone(UTC))
 
 
 @dataclass(frozen=True, slots=True)

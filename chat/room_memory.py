@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
@@ -69,6 +70,7 @@ class RoomMemory:
         self._caught_up_at: datetime | None = None  # this process's clock when the last good catch-up started
         self._was_primed = False
         self._lock = asyncio.Lock()
+        self._old_versions: OrderedDict[str, int] = OrderedDict()  # versions handed on of keys below memory
 
     @property
     def primed_before(self) -> bool:
@@ -76,10 +78,24 @@ class RoomMemory:
         return self._was_primed
 
     def remember(self, messages: Iterable[Message]) -> list[Message]:
-        """Keep the messages not seen before; returns them, in key order."""
+        """Keep the messages not seen before, and the higher versions of those seen; returns them, in key order."""
         fresh: list[Message] = []
-        for message in sorted(messages, key=lambda m: m.key):
-            if message.key in self._messages:
+        for message in sorted(messages, key=lambda m: (m.key, m.version)):
+            held = self._messages.get(message.key)
+            if held is not None:
+                if message.version > held.version:
+                    self._messages[message.key] = message
+                    fresh.append(message)
+                continue
+            if message.version > 0 and message.key < self._complete_above:
+                # a change of a message older than memory holds: handed on once per version, not kept
+                if message.version <= self._old_versions.get(message.key, -1):
+                    continue
+                self._old_versions[message.key] = message.version
+                self._old_versions.move_to_end(message.key)
+                while len(self._old_versions) > self._size:
+                    self._old_versions.popitem(last=False)
+                fresh.append(message)
                 continue
             bisect.insort(self._keys, message.key)
             self._messages[message.key] = message
@@ -113,7 +129,10 @@ class RoomMemory:
                     found = page.messages
                     self._complete_above = min(self._complete_above, "" if page.cursor is None else page.cursor)
                 else:
-                    found = await self._read_after(key_prefix(self._caught_up_at - CATCH_UP_OVERLAP))
+                    floor = key_prefix(self._caught_up_at - CATCH_UP_OVERLAP)
+                    # new keys, then the change feed after the same floor: edits, deletes and reactions make no key
+                    found = await self._read_after(floor)
+                    found.extend(await self._read_changed_after(floor))
             except ChatError as exc:
                 log.warning("catch-up of a room failed: %s", exc)
                 return None
@@ -126,5 +145,14 @@ class RoomMemory:
         cursor: str | None = floor
         while cursor is not None:
             batch, cursor = await self._store.after(self.room, cursor, limit=_CATCH_UP_PAGE)
+            found.extend(batch)
+        return found
+
+    async def _read_changed_after(self, floor: str) -> list[Message]:
+        """Every message changed after ``floor`` (a change key has a message key's shape), page by page."""
+        found: list[Message] = []
+        cursor: str | None = floor
+        while cursor is not None:
+            batch, cursor = await self._store.changes.after(self.room, cursor, limit=_CATCH_UP_PAGE)
             found.extend(batch)
         return found

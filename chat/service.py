@@ -14,6 +14,7 @@ from .errors import BusUnavailable, InvalidInput, InvalidName, NotFound, NotLogg
 from .hub import Hub, floor_before
 from .metrics import Metrics
 from .models import (
+    REACTIONS,
     Draft,
     Message,
     Session,
@@ -32,6 +33,7 @@ from .reading import ReadTracker
 from .rooms import Room, check_room_name
 from .settings import Settings
 from .storage import MarkerStore, MessageStore, Page, UserStore
+from .storage.changes import Change
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +244,51 @@ class ChatService:
     ) -> Message:
         """prepare, then post."""
         return await self.post(session, self.prepare(session, raw_text, room=room, nonce=nonce), address=address)
+
+    # -- changes -------------------------------------------------------------------------------------------
+    async def edit(self, session: Session, room: str, key: str, raw_text: str) -> Message:
+        """Replace the text of one of the session's messages; the message after the edit.
+
+        InvalidText for a text that breaks the rules, Forbidden for someone else's message, Conflict for a deleted
+        one, NotFound for none. An edit to the same text stores nothing and announces nothing.
+        """
+        text = clean_text(raw_text, max_length=self.limits.max_message_length)
+        live = await self._may_change(session, room, key)
+        change = await self._messages.changes.edit(room, key, author_id=live.author_id, text=text)
+        return self._announce_change("update", change)
+
+    async def delete(self, session: Session, room: str, key: str) -> Message:
+        """Delete one of the session's messages (its text and reactions go; "This message was deleted." stays).
+
+        Forbidden for someone else's message, NotFound for none; deleting it again changes nothing.
+        """
+        live = await self._may_change(session, room, key)
+        change = await self._messages.changes.delete(room, key, author_id=live.author_id)
+        return self._announce_change("remove", change)
+
+    async def react(self, session: Session, room: str, key: str, emoji: str, *, on: bool) -> Message:
+        """Add (``on``) or take back the session's ``emoji`` on any message of ``room``; the same again changes
+        nothing. InvalidInput for an emoji outside the palette, Conflict for a deleted message, NotFound for none."""
+        if emoji not in REACTIONS:
+            raise InvalidInput(f"Pick a reaction from the palette: {' '.join(REACTIONS)}.")
+        live = await self._may_change(session, room, key)
+        change = await self._messages.changes.react(room, key, author_id=live.author_id, emoji=emoji, on=on)
+        return self._announce_change("react", change)
+
+    async def _may_change(self, session: Session, room: str, key: str) -> Session:
+        """The checks of every change: a message key, a live session, a room that exists, the session's rate."""
+        if not is_message_key(key):
+            raise NotFound("There is no such message.")
+        live = await self._live(session)
+        await self.room(room)
+        await self._limiter.take([("post:" + session_digest(live.token), self._session_rate)])
+        return live
+
+    def _announce_change(self, op: str, change: Change) -> Message:
+        # announce only what was stored: a change that changed nothing has nothing to tell
+        if change.changed:
+            self.hub.announce_change(op, change.message)
+        return change.message
 
     async def history(self, room: str, *, before: str | None = None, limit: int | None = None) -> Page:
         """One page of ``room``'s messages older than ``before`` (the newest when None), oldest first."""

@@ -59,8 +59,9 @@ class View(Protocol):
     def accept(self, payload: list[dict[str, Any]]) -> None:
         """Take new stored messages into the view's model."""
 
-    def after(self, key: str | None) -> list[dict[str, Any]]:
-        """The stored messages the view holds newer than ``key``."""
+    def after(self, key: str | None, changed: str | None = None) -> list[dict[str, Any]]:
+        """The stored messages the view holds newer than ``key``, and those changed after the change key
+        ``changed`` (every changed one for None)."""
 
     def read(self, room: str, key: str) -> None:
         """The view's session has read ``room`` up to ``key`` (maybe in another tab)."""
@@ -126,8 +127,9 @@ class Broadcaster:
         out = []
         for message in messages:
             data = shared.get(message.key)
-            if data is None:
-                data = shared[message.key] = markdown.payload(message)  # rendered here, once per process
+            # a higher version replaces the key's dict (views holding the old one keep it): never serve a stale one
+            if data is None or data["version"] < message.version:
+                data = shared[message.key] = markdown.payload(message)  # rendered here, once per process and version
                 if len(shared) > _SHARED_PAYLOADS:
                     shared.popitem(last=False)
             out.append(data)
@@ -204,6 +206,7 @@ class Broadcaster:
             return None
         client_id = data.get("client_id")
         newest = data.get("newest")
+        changed = data.get("changed")  # the highest change key the browser holds
         # the handshake put the socket in a room named after its client: only that client's socket may join
         if not isinstance(client_id, str) or client_id not in core.sio.rooms(sid):
             return None
@@ -214,7 +217,7 @@ class Broadcaster:
         await core.sio.enter_room(sid, _EVERY_VIEW)
         if data.get("again") is True:
             view.rejoined()  # the room list's counts and new rooms were emitted while it was away
-        return view.after(newest if isinstance(newest, str) else None)
+        return view.after(newest if isinstance(newest, str) else None, changed if isinstance(changed, str) else None)
 
 
 def _discard(index: dict[str, set[str]], key: str, client_id: str) -> bool:

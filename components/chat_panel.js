@@ -95,14 +95,44 @@ export default {
             <span v-if="mention" class="sc-sr">mentions you</span>
             <time class="sc-time" :class="{ 'sc-sr': !head }" :datetime="m.created_at" :title="full(m.created_at)">{{
               when(m.created_at) }}</time>
+            <span v-if="m.edited_at && !m.deleted" class="sc-edited" :title="editedTitle(m.edited_at)">(edited)</span>
+            <span v-if="m.author_id === me && !m.status && !m.deleted" class="sc-actions">
+              <button type="button" class="sc-actions-btn" aria-label="Message actions" aria-haspopup="menu"
+                :aria-expanded="acting === m.key ? 'true' : 'false'" @click="toggleActions(m.key)">⋯</button>
+              <span v-if="acting === m.key" class="sc-menu-list" role="menu">
+                <button type="button" role="menuitem" @click="editMessage(m)">Edit</button>
+                <button v-if="!confirming" type="button" role="menuitem" @click="confirming = true">Delete</button>
+                <button v-else type="button" role="menuitem" class="sc-danger" @click="deleteMessage(m)">
+                  Delete message?</button>
+              </span>
+            </span>
             <span v-if="m.status === 'pending'" class="sc-status">sending…</span>
             <span v-if="m.status === 'failed'" class="sc-status sc-error">
               not sent<span v-if="m.error">: {{ m.error }}</span>
               <button type="button" class="sc-retry" @click="$emit('retry', m.key)">Retry</button>
             </span>
           </div>
-          <div v-if="m.html" class="sc-text sc-md" v-html="m.html"></div>
+          <div v-if="m.deleted" class="sc-text sc-deleted">This message was deleted.</div>
+          <div v-else-if="m.html" class="sc-text sc-md" v-html="m.html"></div>
           <div v-else class="sc-text">{{ m.text }}</div>
+          <div v-if="!m.status && !m.deleted" class="sc-reactions">
+            <button
+              v-for="[emoji, who] in reactionsOf(m)"
+              :key="emoji"
+              type="button"
+              class="sc-reaction"
+              :class="{ 'sc-mine': who.includes(me) }"
+              :aria-pressed="who.includes(me) ? 'true' : 'false'"
+              :aria-label="emoji + ' ' + who.length"
+              @click="react(m, emoji, !who.includes(me))"
+            >{{ emoji }} {{ who.length }}</button>
+            <button type="button" class="sc-add-reaction" aria-label="Add reaction" title="Add reaction"
+              :aria-expanded="picking === m.key ? 'true' : 'false'" @click="togglePicker(m.key)">☺+</button>
+            <span v-if="picking === m.key" class="sc-palette" role="group" aria-label="Reactions">
+              <button v-for="emoji in reactions" :key="emoji" type="button" class="sc-pick" :aria-label="emoji"
+                @click="pick(m, emoji)">{{ emoji }}</button>
+            </span>
+          </div>
         </div>
         </template>
       </div>
@@ -120,6 +150,7 @@ export default {
     room: Object,
     rooms: Array,
     unread: Object,
+    reactions: Array,
   },
   data() {
     return {
@@ -141,6 +172,9 @@ export default {
       announcement: "", // the newest message from others, for screen readers
       notifications: notificationState(),
       today: new Date().toDateString(), // moves at midnight, so that "Today" does too
+      acting: null, // the key whose actions menu is open
+      confirming: false, // its Delete asks once more
+      picking: null, // the key whose reaction palette is open
     };
   },
   computed: {
@@ -202,13 +236,24 @@ export default {
     this.joinTries = 0;
     // the list unfolded over the chat (a narrow screen) folds away as a drawer does: Escape, or a click beside it
     this.onKey = (event) => {
+      if (event.key === "Escape" && (this.acting || this.picking)) return this.closeMenus();
       if (event.key !== "Escape" || !this.menuOpen) return;
       this.menuOpen = false;
       this.$refs.menu?.focus();
     };
     this.onPointer = (event) => {
+      // a message's menu or palette folds away at a click elsewhere, as the room list does
+      if ((this.acting || this.picking) && !event.target.closest?.(".sc-actions, .sc-reactions")) this.closeMenus();
       if (this.menuOpen && !event.target.closest?.(".sc-rooms, .sc-menu")) this.menuOpen = false;
     };
+    // the composer's Up arrow in an empty box: the reader's last message, if it can be edited
+    this.onEditLast = () => {
+      for (let i = this.items.length - 1; i >= 0; i--) {
+        const m = this.items[i];
+        if (m.author_id === this.me && !m.status && !m.deleted) return this.editMessage(m);
+      }
+    };
+    window.addEventListener("sinchchat:edit-last", this.onEditLast);
     document.addEventListener("keydown", this.onKey);
     document.addEventListener("click", this.onPointer, true);
     this.onVisible = () => {
@@ -236,6 +281,7 @@ export default {
     attach();
   },
   unmounted() {
+    window.removeEventListener("sinchchat:edit-last", this.onEditLast);
     document.removeEventListener("keydown", this.onKey);
     document.removeEventListener("click", this.onPointer, true);
     document.removeEventListener("visibilitychange", this.onVisible);
@@ -328,7 +374,9 @@ export default {
       if (this.socketId !== undefined && this.socketId !== window.socket.id) this.roomsMissed = true;
       this.socketId = window.socket.id;
       const again = this.roomsMissed === true;
-      window.socket.emit("sinchchat_join", { client_id: window.clientId, newest, again }, (missed) => {
+      // changed: the newest change held, so the answer brings what was edited, deleted or reacted to meanwhile
+      const changed = this.newestChange();
+      window.socket.emit("sinchchat_join", { client_id: window.clientId, newest, again, changed }, (missed) => {
         if (missed === null || missed === undefined) {
           // the handshake of a new socket has not finished yet: try again shortly
           if (this.joinTries++ < 100) this.joinTimer = setTimeout(() => this.join(), 100);
@@ -342,6 +390,49 @@ export default {
         const news = oldest === null ? missed : missed.filter((m) => m.key > oldest);
         if (news.length) this.add(news);
       });
+    },
+    newestChange() {
+      let newest = null;
+      for (const m of this.items) if (m.changed_at && (newest === null || m.changed_at > newest)) newest = m.changed_at;
+      return newest;
+    },
+    reactionsOf(m) {
+      const held = m.reactions || {};
+      return (this.reactions || []).filter((e) => (held[e] || []).length > 0).map((e) => [e, held[e]]);
+    },
+    editedTitle(iso) {
+      return "Edited " + new Date(iso).toLocaleString();
+    },
+    closeMenus() {
+      this.acting = null;
+      this.picking = null;
+      this.confirming = false;
+    },
+    toggleActions(key) {
+      const open = this.acting !== key;
+      this.closeMenus();
+      if (open) this.acting = key;
+    },
+    togglePicker(key) {
+      const open = this.picking !== key;
+      this.closeMenus();
+      if (open) this.picking = key;
+    },
+    editMessage(m) {
+      this.closeMenus();
+      window.dispatchEvent(new CustomEvent("sinchchat:edit", { detail: { key: m.key, text: m.text } }));
+    },
+    deleteMessage(m) {
+      this.closeMenus();
+      this.$emit("delete", m.key);
+    },
+    react(m, emoji, on) {
+      this.$emit("react", { key: m.key, emoji, on });
+    },
+    pick(m, emoji) {
+      this.closeMenus();
+      const mine = ((m.reactions || {})[emoji] || []).includes(this.me);
+      if (!mine) this.react(m, emoji, true);
     },
     oldestKey() {
       for (const m of this.items) if (!m.status) return m.key;
@@ -392,6 +483,8 @@ export default {
           else hi = mid;
         }
         if (lo < items.length && items[lo].key === m.key) {
+          // a stored message is replaced only by a higher version of it (a late copy never undoes a change)
+          if (!items[lo].status && !m.status && (m.version || 0) <= (items[lo].version || 0)) continue;
           items[lo] = { ...items[lo], ...m, status: m.status, error: m.error };
         } else {
           items.splice(lo, 0, m);

@@ -13,7 +13,7 @@ from typing import Any
 
 from nicegui import ui
 
-from chat.models import Draft
+from chat.models import REACTIONS, Draft
 
 Status = str  # "pending" or "failed"
 
@@ -37,13 +37,28 @@ def pending_payload(key: str, draft: Draft, status: Status, error: str | None = 
 
 
 START_TEXT = "This is the start of the conversation."
+DELETED_TEXT = "This message was deleted."
+
+
+def _not_newer(data: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether ``data`` adds nothing to ``current`` of the same key: the same status, and for a stored message a
+    version no higher (a stored message replaces a pending one of the same key, as the sender's confirmation)."""
+    if current.get("status") != data.get("status"):
+        return False
+    return current.get("status") is not None or data.get("version", 0) <= current.get("version", 0)
+
+
+def _changed_after(item: dict[str, Any], floor: str | None) -> bool:
+    changed_at = item.get("changed_at")
+    return changed_at is not None and (floor is None or changed_at > floor)
 
 
 class ChatPanel(ui.element, component="chat_panel.js"):
     """Shows messages oldest to newest; new ones go to the browser as data, never as new elements.
 
-    Events: ``load_more``, ``logout``, ``retry`` (with the key of a failed message of the reader's) and
-    ``create_room`` (with the name typed). ``room`` and ``rooms`` are rooms as ``Room.to_json`` makes them;
+    Events: ``load_more``, ``logout``, ``retry`` (with the key of a failed message of the reader's),
+    ``create_room`` (with the name typed), ``delete`` (a key) and ``react`` (``{key, emoji, on}``). ``room`` and
+    ``rooms`` are rooms as ``Room.to_json`` makes them;
     ``unread`` counts by room id.
     """
 
@@ -69,6 +84,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         self._props["room"] = room
         self._props["rooms"] = rooms
         self._props["unread"] = unread
+        self._props["reactions"] = REACTIONS  # the palette of "Add reaction"
         self._props["messages"] = ()
         self._props["more"] = False
 
@@ -105,7 +121,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
             self._props["name"],
             "Log out",
             "Load more" if self._more else START_TEXT,
-            *(f"{m['author']}: {m['text']}" for m in self._items.values()),
+            *(f"{m['author']}: {DELETED_TEXT if m.get('deleted') else m['text']}" for m in self._items.values()),
         ]
 
     def _merge(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,8 +129,8 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         for data in payloads:
             key = data["key"]
             current = self._items.get(key)
-            if current is not None and current.get("status") == data.get("status"):
-                continue  # already shown as it is: the same message from the bus, catch-up or the sender
+            if current is not None and _not_newer(data, current):
+                continue  # already shown as it is (the same message from the bus, catch-up or the sender), or newer
             if current is None:
                 bisect.insort(self._keys, key)
             self._items[key] = data
@@ -157,10 +173,12 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         if self._merge(payload) and self._trim():
             self._more = True
 
-    def after(self, floor: str | None) -> list[dict[str, Any]]:
-        """The stored messages of the model with a key above ``floor`` (all of them for None), oldest first."""
+    def after(self, floor: str | None, changed_floor: str | None = None) -> list[dict[str, Any]]:
+        """The stored messages of the model with a key above ``floor`` (all of them for None), and those changed
+        after the change key ``changed_floor`` (every changed one for None), oldest first."""
         start = 0 if floor is None else bisect.bisect_right(self._keys, floor)
-        return [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
+        found = [item for k in self._keys[:start] if _changed_after(item := self._items[k], changed_floor)]
+        return found + [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
 
     def set_pending(self, key: str, draft: Draft, status: Status, error: str | None = None) -> None:
         """Show one of the reader's own messages, under its provisional ``key``, as pending or failed (``error``)."""

@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import background_tasks, ui
+from nicegui.events import GenericEventArguments
 
 from chat.errors import ChatError, NotLoggedIn, Unavailable
 from chat.hub import floor_before
 from chat.metrics import Metrics
-from chat.models import Draft, Session, session_digest
+from chat.models import REACTIONS, Draft, Message, Session, is_message_key, session_digest
 from chat.rooms import Room
 from chat.service import ChatService
 
@@ -97,7 +98,11 @@ class ChatView:
         self.panel.on("logout", on_logout)
         self.panel.on("retry", lambda e: self._retry(str(e.args)))
         self.panel.on("create_room", lambda e: on_create_room(str(e.args)))
-        self.composer = Composer(room=room.id, max_length=service.limits.max_message_length, on_send=self._send)
+        self.panel.on("delete", self._on_delete)
+        self.panel.on("react", self._on_react)
+        self.composer = Composer(
+            room=room.id, max_length=service.limits.max_message_length, on_send=self._send, on_edit=self._edit
+        )
 
     async def start(self) -> None:
         """Load the newest page, then follow the room; call before the page is sent."""
@@ -191,9 +196,14 @@ class ChatView:
         """The session ended, in this tab or another one: show the login form."""
         background_tasks.create(self._session_ended_async(), name="session ended")
 
-    def after(self, key: str | None) -> list[dict[str, Any]]:
-        """What a browser whose newest message is ``key`` may lack: from a little before it (it drops duplicates)."""
-        return self.panel.after(None if key is None else floor_before(key, now=self._service.hub.now()))
+    def after(self, key: str | None, changed: str | None = None) -> list[dict[str, Any]]:
+        """What a browser whose newest message is ``key`` and newest change ``changed`` may lack: from a little
+        before each (it drops duplicates and versions it has)."""
+        now = self._service.hub.now()
+        return self.panel.after(
+            None if key is None else floor_before(key, now=now),
+            None if changed is None else floor_before(changed, now=now),
+        )
 
     async def _catch_up(self) -> None:
         """What was stored while the first page was read: the overlap may bring older messages, and while older
@@ -257,6 +267,39 @@ class ChatView:
             return
         self._pending.pop(key, None)
         self.panel.confirm(key, self._broadcaster.payloads([message])[0])
+
+    # -- changing stored messages ------------------------------------------------------------------------
+    # every view of the room (this one too) shows a change when the hub hands it to the broadcaster
+    async def _edit(self, key: str, text: str) -> None:
+        await self._changing(self._service.edit(self._session, self.room, key, text), refuse=True)
+
+    async def _on_delete(self, event: GenericEventArguments) -> None:
+        key = event.args
+        if not isinstance(key, str) or not is_message_key(key):
+            log.debug("dropped a malformed delete event")  # only a hand-made client sends one: no log flood
+            return
+        await self._changing(self._service.delete(self._session, self.room, key))
+
+    async def _on_react(self, event: GenericEventArguments) -> None:
+        args = event.args
+        key, emoji, on = (args.get(name) for name in ("key", "emoji", "on")) if isinstance(args, dict) else (None,) * 3
+        if not isinstance(key, str) or not is_message_key(key) or emoji not in REACTIONS or not isinstance(on, bool):
+            log.debug("dropped a malformed react event")
+            return
+        await self._changing(self._service.react(self._session, self.room, key, str(emoji), on=on))
+
+    async def _changing(self, change: Awaitable[Message], *, refuse: bool = False) -> None:
+        """Run a change; a refusal is shown to this reader (an edit's under the box, by raising, with ``refuse``)."""
+        try:
+            await change
+        except NotLoggedIn as exc:
+            self._metrics.refused(exc)
+            await self._session_ended_async()
+        except ChatError as exc:
+            self._metrics.refused(exc)
+            if refuse:
+                raise
+            ui.notify(exc.message, type="warning")
 
     # -- session ---------------------------------------------------------------------------------------
     async def _session_ended_async(self) -> None:

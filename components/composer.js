@@ -44,29 +44,36 @@ function forgetDrafts() {
 // the space Quasar keeps for it otherwise is lost to the page's own padding, and the line fell off the window
 export default {
   template: `
-    <q-input
-      ref="box"
-      v-model="text"
-      type="textarea"
-      autogrow
-      outlined
-      dense
-      hide-bottom-space
-      rows="1"
-      class="sc-composer"
-      aria-label="Message"
-      :placeholder="placeholder"
-      :maxlength="maxlength"
-      :error="error !== null"
-      :error-message="error || ''"
-      :hint="counter"
-      @update:model-value="error = null"
-      @keydown.enter.exact="onEnter"
-    >
-      <template #after>
-        <q-btn unelevated color="primary" label="Send" @click="send" />
-      </template>
-    </q-input>`,
+    <div class="sc-composer">
+      <div v-if="editing" class="sc-editing row items-center gap-2 no-wrap text-sm">
+        <span>Editing message</span>
+        <button type="button" class="sc-edit-cancel" @click="cancelEdit">Cancel</button>
+      </div>
+      <q-input
+        ref="box"
+        v-model="text"
+        type="textarea"
+        autogrow
+        outlined
+        dense
+        hide-bottom-space
+        rows="1"
+        aria-label="Message"
+        :placeholder="placeholder"
+        :maxlength="maxlength"
+        :error="error !== null"
+        :error-message="error || ''"
+        :hint="counter"
+        @update:model-value="error = null"
+        @keydown.enter.exact="onEnter"
+        @keydown.esc="onEscape"
+        @keydown.up.exact="onUp"
+      >
+        <template #after>
+          <q-btn unelevated color="primary" :label="editing ? 'Save' : 'Send'" @click="send" />
+        </template>
+      </q-input>
+    </div>`,
   props: {
     placeholder: String,
     maxlength: Number,
@@ -74,7 +81,8 @@ export default {
     room: String,
   },
   data() {
-    return { text: readDraft(this.room), error: null };
+    // editing: {key, original, draft} while the box holds one of the reader's stored messages
+    return { text: readDraft(this.room), error: null, editing: null };
   },
   computed: {
     // near the limit (from 90% of it), how much is left or over; characters as the server counts them (code points)
@@ -88,17 +96,23 @@ export default {
   },
   watch: {
     text(value) {
-      keepDraft(this.room, value);
+      if (!this.editing) keepDraft(this.room, value);
     },
   },
   // in the box after joining and after opening another room; not on touch screens, where the keyboard would cover
   // half of the conversation the person came to read
+  // in the box after joining and after opening another room; not on touch screens, where the keyboard would cover
+  // half of the conversation the person came to read
   mounted() {
     if (!window.matchMedia?.("(pointer: coarse)").matches) this.$refs.box.focus();
+    // the panel asks: "edit this message" (its menu's Edit, or its answer to an Up arrow here)
+    this.onEdit = (event) => this.startEdit(event.detail);
+    window.addEventListener("sinchchat:edit", this.onEdit);
   },
   // the box goes when the person logs out (a reload or a room's link unmounts nothing): the next person in this
   // tab starts empty, in every room
   unmounted() {
+    window.removeEventListener("sinchchat:edit", this.onEdit);
     forgetDrafts();
   },
   methods: {
@@ -107,7 +121,53 @@ export default {
       event.preventDefault();
       this.send();
     },
+    onEscape(event) {
+      if (!this.editing) return;
+      event.preventDefault();
+      this.cancelEdit();
+    },
+    // Up in an empty box edits the reader's last message (the panel knows which, and answers with sinchchat:edit)
+    onUp(event) {
+      if (this.editing || this.text !== "") return;
+      event.preventDefault();
+      window.dispatchEvent(new CustomEvent("sinchchat:edit-last"));
+    },
+    startEdit(detail) {
+      if (!detail || typeof detail.key !== "string" || typeof detail.text !== "string") return;
+      const draft = this.editing ? this.editing.draft : this.text;
+      this.editing = { key: detail.key, original: detail.text, draft };
+      this.text = detail.text;
+      this.error = null;
+      this.$nextTick(() => this.$refs.box?.focus());
+    },
+    // back to what was typed before the edit began
+    cancelEdit() {
+      if (!this.editing) return;
+      this.text = this.editing.draft;
+      this.editing = null;
+      this.error = null;
+      this.$refs.box?.focus();
+    },
+    saveEdit() {
+      const text = this.text;
+      if (text === this.editing.original) return this.cancelEdit(); // unchanged: nothing to store
+      if (!window.socket || !window.socket.connected) {
+        this.error = "You are offline. Save the edit again once you are back online.";
+        return;
+      }
+      this.error = null;
+      this.$emit("edit", { key: this.editing.key, text });
+    },
+    // the server stored the edit of ``key``: edit mode ends (unless another message is being edited by now)
+    editDone(key) {
+      if (this.editing && this.editing.key === key) this.cancelEdit();
+    },
+    // the server refused the edit: edit mode stays, with the reason under the box
+    editRefused(key, error) {
+      if (this.editing && this.editing.key === key) this.error = error;
+    },
     send() {
+      if (this.editing) return this.saveEdit();
       const text = this.text;
       if (!text.trim()) return;
       // sent while the socket is down, the event could be lost with the page: the text stays until it can go

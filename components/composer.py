@@ -10,6 +10,7 @@ from nicegui import ui
 from nicegui.events import GenericEventArguments
 
 from chat.errors import ChatError
+from chat.models import is_message_key
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,17 @@ class Composer(ui.element, component="composer.js"):
     to refuse the text: the browser then puts it back (unless something new was typed) with the reason under it.
     """
 
-    def __init__(self, *, room: str, max_length: int, on_send: Callable[[str, str], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        *,
+        room: str,
+        max_length: int,
+        on_send: Callable[[str, str], Awaitable[None]],
+        on_edit: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__()
         self._on_send = on_send
+        self._on_edit = on_edit
         self._props["room"] = room  # a draft is kept per room
         self._props["placeholder"] = PLACEHOLDER
         # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
@@ -37,6 +46,7 @@ class Composer(ui.element, component="composer.js"):
         self._props["maxlength"] = max_length * 2
         self._props["limit"] = max_length  # the counter near it
         self.on("send", self._handle_send)
+        self.on("edit", self._handle_edit)
         self.mark("message", "send")  # the box and its button are one element
 
     async def _handle_send(self, event: GenericEventArguments) -> None:
@@ -52,6 +62,21 @@ class Composer(ui.element, component="composer.js"):
             await self._on_send(text, nonce)
         except ChatError as exc:
             self.refuse(text, exc.message)
+
+    async def _handle_edit(self, event: GenericEventArguments) -> None:
+        """Edit mode saved ``{key, text}``: ``on_edit`` stores it, or raises ChatError to keep edit mode with why."""
+        args = event.args
+        key = args.get("key") if isinstance(args, dict) else None
+        text = args.get("text") if isinstance(args, dict) else None
+        if not isinstance(key, str) or not isinstance(text, str) or not is_message_key(key) or self._on_edit is None:
+            log.debug("dropped a malformed edit event")  # only a hand-made client sends one: no log flood
+            return
+        try:
+            await self._on_edit(key, text)
+        except ChatError as exc:
+            self.run_method("editRefused", key, exc.message)
+            return
+        self.run_method("editDone", key)
 
     def refuse(self, text: str, error: str) -> None:
         """Give ``text`` back to the box if it is empty, and show ``error`` under it until the text changes."""

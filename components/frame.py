@@ -117,6 +117,36 @@ CSS = """
 .body--dark .sc-error { color: #fca5a5; }
 .body--dark .text-slate-400, .body--dark .text-slate-500, .body--dark .text-slate-600 { color: #cbd5e1; }
 .body--dark .text-amber-700 { color: #fcd34d; }
+/* edits, deletes and reactions */
+.sc-editing { color: #1d4ed8; padding-bottom: .3rem; }
+.sc-edit-cancel { text-decoration: underline; }
+.sc-edited { font-style: italic; }
+.sc-deleted { font-style: italic; color: #64748b; }
+.sc-actions { position: relative; margin-left: auto; }
+.sc-actions-btn { padding: 0 .35rem; border-radius: .3rem; color: #475569; }
+.sc-actions-btn:hover, .sc-add-reaction:hover { background: #e2e8f0; }
+.sc-menu-list { position: absolute; right: 0; top: 1.3rem; z-index: 5; display: flex; flex-direction: column;
+  background: white; border: 1px solid #cbd5e1; border-radius: .4rem; box-shadow: 0 4px 12px rgba(0,0,0,.12);
+  min-width: 8rem; }
+.sc-menu-list button { text-align: left; padding: .3rem .6rem; white-space: nowrap; }
+.sc-menu-list button:hover { background: #f1f5f9; }
+.sc-danger { color: #b91c1c; font-weight: 600; }
+.sc-reactions { display: flex; flex-wrap: wrap; gap: .25rem; margin-top: .2rem; align-items: center; }
+.sc-reaction { border: 1px solid #cbd5e1; border-radius: 999px; padding: 0 .45rem; font-size: .8rem;
+  background: white; }
+.sc-reaction.sc-mine { border-color: #2563eb; background: #dbeafe; color: #1e3a8a; font-weight: 600; }
+.sc-add-reaction { border-radius: 999px; padding: 0 .4rem; font-size: .8rem; color: #64748b; }
+.sc-palette { display: inline-flex; gap: .1rem; background: white; border: 1px solid #cbd5e1; border-radius: 999px;
+  padding: 0 .3rem; }
+.sc-pick { padding: 0 .2rem; font-size: 1rem; }
+.body--dark .sc-menu-list, .body--dark .sc-palette, .body--dark .sc-reaction { background: #1e293b;
+  border-color: #475569; color: #e2e8f0; }
+.body--dark .sc-menu-list button:hover, .body--dark .sc-actions-btn:hover, .body--dark .sc-add-reaction:hover {
+  background: #334155; }
+.body--dark .sc-reaction.sc-mine { background: #1e3a8a; border-color: #60a5fa; color: #dbeafe; }
+.body--dark .sc-actions-btn, .body--dark .sc-add-reaction, .body--dark .sc-deleted { color: #cbd5e1; }
+.body--dark .sc-editing { color: #93c5fd; }
+.body--dark .sc-danger { color: #fca5a5; }
 """
 
 # the reader's dark mode choice (chat_panel.js stores it) over the system's, on every page, the login form's too;

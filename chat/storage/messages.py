@@ -27,7 +27,9 @@ from botocore.exceptions import ClientError
 
 from ..errors import Conflict, StorageUnavailable
 from ..models import Draft, KeyClock, Message, is_message_key, key_prefix, key_time
+from .changes import MessageChanges
 from .client import Dynamo, error_code
+from .items import MOVED_TO, from_item, messages_of, string, to_item
 from .schema import TTL_ATTRIBUTE, TableNames
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 NONCE_TTL_SECONDS = 86_400
 # a retry that meets other retries of the same nonce looks again this often before it gives up
 _FINISH_TRIES = 5
-# the attribute of a tombstone: where the message that was to be stored at its key went instead
-MOVED_TO = "MovedTo"
 # no message key sorts after this one; what does (letters, other scripts' digits) was written by hand
 _LAST_KEY = "9999-12-31T23:59:59.999Z#ffffffffffffffff"
 _SUFFIX_AT = len("YYYY-MM-DDTHH:MM:SS.mmmZ#")
@@ -47,51 +47,6 @@ _NEWEST_PAGE = 10
 
 class _Exists(Exception):
     """A conditional write found its key taken."""
-
-
-def _to_item(message: Message) -> dict[str, dict[str, str]]:
-    item = {
-        "PartitionKey": {"S": message.room},
-        "CreatedAt": {"S": message.key},
-        "UserName": {"S": message.author},
-        "DisplayName": {"S": message.author},
-        "AuthorId": {"S": message.author_id},
-        "Text": {"S": message.text},
-    }
-    if message.nonce:
-        item["Nonce"] = {"S": message.nonce}
-    return item
-
-
-def _string(item: dict[str, Any], name: str) -> str:
-    value = item.get(name, {}).get("S", "")
-    return value if isinstance(value, str) else ""
-
-
-def _from_item(item: dict[str, Any]) -> Message | None:
-    """The message an item holds, or None for an item that is not one (written by hand, by an old version...).
-
-    Reading must survive any stored item: one bad item must never break a page for everybody.
-    """
-    key = _string(item, "CreatedAt")
-    if not is_message_key(key) or MOVED_TO in item:
-        return None
-    return Message(
-        room=_string(item, "PartitionKey"),
-        key=key,
-        author=_string(item, "DisplayName") or _string(item, "UserName") or "?",
-        author_id=_string(item, "AuthorId"),
-        text=_string(item, "Text"),
-        nonce=_string(item, "Nonce"),
-    )
-
-
-def _messages(items: list[dict[str, Any]]) -> list[Message]:
-    found = [m for m in map(_from_item, items) if m is not None]
-    invalid = len(items) - len(found) - sum(1 for item in items if MOVED_TO in item)
-    if invalid:
-        log.warning("skipped %d stored item(s) that are not valid messages", invalid)
-    return found
 
 
 def _first_after(key: str) -> str:
@@ -125,14 +80,16 @@ class Page:
 
 
 class MessageStore:
-    """Append-only messages: idempotent writes, newest-first pages, reads after a key for catch-up, and counts
-    after a key for unread badges."""
+    """Messages: idempotent writes, newest-first pages, reads after a key for catch-up, and counts after a key for
+    unread badges. A message's key never changes; ``changes`` edits, deletes and reacts to it in its own item."""
 
     def __init__(self, *, db: Dynamo, tables: TableNames, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._table = tables.messages
         self._clock = clock
         self._keys = KeyClock()
+        # edits, deletes and reactions, and the change feed that catch-up reads
+        self.changes = MessageChanges(db=db, table=self._table, keys=self._keys, clock=clock)
 
     async def put(self, draft: Draft) -> Message:
         """Store ``draft`` under a key made now; the message stored, or the one stored earlier under its nonce.
@@ -148,7 +105,7 @@ class MessageStore:
         except _Exists:
             return self._earlier(draft)
         try:
-            self._conditional_put(_to_item(message))
+            self._conditional_put(to_item(message))
         except _Exists:  # a retry took over this attempt meanwhile and moved the message
             return self._earlier(draft)
         return message
@@ -159,17 +116,17 @@ class MessageStore:
             record = self._get(nonce_partition(draft.room, draft.author_id), draft.nonce)
             if record is None:  # expired between the two reads: a new attempt
                 return self._put(draft)
-            if _string(record, "TextDigest") != _digest(draft.text):
+            if string(record, "TextDigest") != _digest(draft.text):
                 raise Conflict("That message id was already used for a different message. Send it with a new id.")
-            key = _string(record, "MessageKey")
+            key = string(record, "MessageKey")
             item = self._get(draft.room, key)
             if item is not None and MOVED_TO not in item:
-                message = _from_item(item)
+                message = from_item(item)
                 if message is None:
                     break
                 return message
             # the message is missing (or moved): decide its new key once, in a tombstone at the old one
-            moved_to = _string(item, MOVED_TO) if item is not None else ""
+            moved_to = string(item, MOVED_TO) if item is not None else ""
             if not moved_to:
                 moved_to = self._message(draft).key
                 try:
@@ -179,7 +136,7 @@ class MessageStore:
             self._repoint(draft, old=key, new=moved_to)
             message = dataclasses.replace(self._message(draft), key=moved_to)
             try:
-                self._conditional_put(_to_item(message))
+                self._conditional_put(to_item(message))
             except _Exists:
                 continue
             return message
@@ -270,8 +227,8 @@ class MessageStore:
         newest_first = items[:limit]
         more = len(items) > limit
         # the cursor is the raw key of the last item read, valid message or not, so a bad item is stepped over
-        cursor = _string(newest_first[-1], "CreatedAt") if more else None
-        return Page(messages=_messages(newest_first)[::-1], cursor=cursor)
+        cursor = string(newest_first[-1], "CreatedAt") if more else None
+        return Page(messages=messages_of(newest_first)[::-1], cursor=cursor)
 
     async def after(self, room: str, key: str, *, limit: int = 500) -> tuple[list[Message], str | None]:
         """Up to ``limit`` items with a key greater than ``key``, oldest first (for catch-up).
@@ -288,7 +245,7 @@ class MessageStore:
         response = await self._db.run(self._db.client.query, **args)
         items = response.get("Items", [])
         more = "LastEvaluatedKey" in response and bool(items)
-        return _messages(items), (_string(items[-1], "CreatedAt") if more else None)
+        return messages_of(items), (string(items[-1], "CreatedAt") if more else None)
 
     async def count_after(self, room: str, key: str, *, limit: int) -> int:
         """How many messages have a key greater than ``key``, counting at most ``limit`` (an unread count).
@@ -349,7 +306,7 @@ class MessageStore:
                 args["ExclusiveStartKey"] = start
             response = await self._db.run(self._db.client.query, **args)
             for item in response.get("Items", []):
-                key = _string(item, "CreatedAt")
+                key = string(item, "CreatedAt")
                 if is_message_key(key):
                     return key
             start = response.get("LastEvaluatedKey")

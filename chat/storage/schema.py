@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -13,6 +14,10 @@ from .client import Dynamo, error_code
 log = logging.getLogger(__name__)
 
 SESSION_INDEX = "GSI_SessionLookup"
+# the change feed: only changed messages carry ChangedAt, so the index holds the changes alone (see changes.py)
+CHANGES_INDEX = "GSI_Changes"
+# how long start-up waits for DynamoDB to build that index on an existing table (it copies every changed item)
+_INDEX_WAIT_SECONDS = 600
 TTL_ATTRIBUTE = "ExpiresAt"
 
 
@@ -69,8 +74,22 @@ def _keyed_schema(name: str, hash_key: str, range_key: str) -> dict[str, object]
     }
 
 
+_CHANGED_AT = {"AttributeName": "ChangedAt", "AttributeType": "S"}
+_CHANGES_INDEX = {
+    "IndexName": CHANGES_INDEX,
+    "KeySchema": [
+        {"AttributeName": "PartitionKey", "KeyType": "HASH"},
+        {"AttributeName": "ChangedAt", "KeyType": "RANGE"},
+    ],
+    "Projection": {"ProjectionType": "ALL"},
+}
+
+
 def _messages_schema(name: str) -> dict[str, object]:
-    return _keyed_schema(name, "PartitionKey", "CreatedAt")
+    schema = _keyed_schema(name, "PartitionKey", "CreatedAt")
+    schema["AttributeDefinitions"] = [*schema["AttributeDefinitions"], _CHANGED_AT]  # type: ignore[misc]
+    schema["GlobalSecondaryIndexes"] = [_CHANGES_INDEX]
+    return schema
 
 
 def _rooms_schema(name: str) -> dict[str, object]:
@@ -99,6 +118,36 @@ def _ensure(db: Dynamo, schema: dict[str, object]) -> bool:
     return True
 
 
+def _ensure_changes_index(db: Dynamo, table: str) -> None:
+    """Add the change feed's index to a Messages table made before it existed, and wait until it can be read."""
+    indexes = db.client.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+    if not any(index["IndexName"] == CHANGES_INDEX for index in indexes):
+        try:
+            db.client.update_table(
+                TableName=table,
+                AttributeDefinitions=[
+                    {"AttributeName": "PartitionKey", "AttributeType": "S"},
+                    {"AttributeName": "CreatedAt", "AttributeType": "S"},
+                    _CHANGED_AT,  # type: ignore[list-item]
+                ],
+                GlobalSecondaryIndexUpdates=[{"Create": _CHANGES_INDEX}],  # type: ignore[typeddict-item]
+            )
+            log.info("adding the index %s to the DynamoDB table %s", CHANGES_INDEX, table)
+        except ClientError as exc:
+            # another process started adding it (ResourceInUse, or a validation error for an index under way)
+            if error_code(exc) not in ("ResourceInUseException", "ValidationException"):
+                raise
+    deadline = time.monotonic() + _INDEX_WAIT_SECONDS
+    while True:
+        indexes = db.client.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        status = next((i.get("IndexStatus") for i in indexes if i["IndexName"] == CHANGES_INDEX), None)
+        if status == "ACTIVE":
+            return
+        if time.monotonic() > deadline:
+            raise StorageUnavailable(f"The index {CHANGES_INDEX} of {table} is still being built ({status}).")
+        time.sleep(1)
+
+
 def _enable_ttl(db: Dynamo, table: str) -> None:
     current = db.client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     if current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
@@ -119,7 +168,8 @@ def ensure_tables(db: Dynamo, names: TableNames) -> None:
     """
     try:
         _ensure(db, _users_schema(names.users))
-        _ensure(db, _messages_schema(names.messages))
+        if not _ensure(db, _messages_schema(names.messages)):
+            _ensure_changes_index(db, names.messages)
         _ensure(db, _rooms_schema(names.rooms))
         _ensure(db, _markers_schema(names.markers))
         _enable_ttl(db, names.users)

@@ -63,6 +63,8 @@ async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
         "/api/messages",
         "/api/rooms",
         "/api/rooms/{room}/messages",
+        "/api/rooms/{room}/messages/{key}",
+        "/api/rooms/{room}/messages/{key}/reactions/{emoji}",
         "/api/session/cookie",
         "/api/ready",
     }

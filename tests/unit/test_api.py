@@ -306,6 +306,8 @@ async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient)
         "/api/messages",
         "/api/rooms",
         "/api/rooms/{room}/messages",
+        "/api/rooms/{room}/messages/{key}",
+        "/api/rooms/{room}/messages/{key}/reactions/{emoji}",
         "/api/session/cookie",
     }
 

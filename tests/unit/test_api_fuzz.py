@@ -77,6 +77,10 @@ def test_no_generated_request_causes_a_server_error(
         "POST /api/rooms",
         "GET /api/rooms/{room}/messages",
         "POST /api/rooms/{room}/messages",
+        "PATCH /api/rooms/{room}/messages/{key}",
+        "DELETE /api/rooms/{room}/messages/{key}",
+        "PUT /api/rooms/{room}/messages/{key}/reactions/{emoji}",
+        "DELETE /api/rooms/{room}/messages/{key}/reactions/{emoji}",
         "POST /api/session/cookie",
         "DELETE /api/session/cookie",
     }

@@ -35,7 +35,7 @@ class FakeView:
     def accept(self, payload: list[dict[str, Any]]) -> None:
         raise AssertionError("no message is delivered in these tests")
 
-    def after(self, key: str | None) -> list[dict[str, Any]]:
+    def after(self, key: str | None, changed: str | None = None) -> list[dict[str, Any]]:
         return []
 
     def read(self, room: str, key: str) -> None:

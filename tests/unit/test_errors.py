@@ -18,6 +18,7 @@ from chat.errors import BusUnavailable, ChatError, RateLimited, StorageUnavailab
 from chat.events import session_ended
 from chat.models import Draft, Session, new_message_key
 from chat.storage import Dynamo, MarkerStore, MessageStore, RoomStore, TableNames, UserStore, connect
+from chat.storage.changes import MessageChanges
 from tests.conftest import BUS_KEY
 from tests.helpers import free_port
 
@@ -36,6 +37,16 @@ CALL_PATHS: dict[str, Callable[[Dynamo, TableNames], Awaitable[object]]] = {
     "MessageStore.after": lambda db, t: MessageStore(db=db, tables=t).after("lobby", new_message_key()),
     "MessageStore.count_after": lambda db, t: MessageStore(db=db, tables=t).count_after("lobby", "", limit=100),
     "MessageStore.newest_key": lambda db, t: MessageStore(db=db, tables=t).newest_key("lobby"),
+    "MessageChanges.edit": lambda db, t: MessageStore(db=db, tables=t).changes.edit(
+        "lobby", new_message_key(), author_id="id-alice", text="hi"
+    ),
+    "MessageChanges.delete": lambda db, t: MessageStore(db=db, tables=t).changes.delete(
+        "lobby", new_message_key(), author_id="id-alice"
+    ),
+    "MessageChanges.react": lambda db, t: MessageStore(db=db, tables=t).changes.react(
+        "lobby", new_message_key(), author_id="id-alice", emoji="👍", on=True
+    ),
+    "MessageChanges.after": lambda db, t: MessageStore(db=db, tables=t).changes.after("lobby", new_message_key()),
     "RoomStore.create": lambda db, t: RoomStore(db=db, tables=t).create(
         room_id="general", name="General", lookalike="genera1", created_by="Alice"
     ),
@@ -108,7 +119,7 @@ def unreachable_dynamo() -> Iterator[Dynamo]:
 def test_every_store_method_is_on_the_list_of_call_paths() -> None:
     public = {
         f"{store.__name__}.{name}"
-        for store in (UserStore, MessageStore, RoomStore, MarkerStore)
+        for store in (UserStore, MessageStore, MessageChanges, RoomStore, MarkerStore)
         for name, value in vars(store).items()
         if callable(value) and not name.startswith("_")
     }
