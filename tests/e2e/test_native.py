@@ -14,16 +14,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.blocked_imports import without_packages
 from tests.conftest import REQUIRE_SERVICES
 from tests.helpers import free_port, wait_until
 
+from .chat_page import message_box
 from .conftest import base_env, required_tool
+from .devtools import PageDriver
 from .processes import REPO, Child, marked_pids
 from .xscreen import grab
 
@@ -159,3 +163,76 @@ def test_native_window_shows_the_app_and_closes_without_leftovers(tmp_path: Path
     # xvfb-run passes on the app's status: 130 is "ended by SIGINT", after uvicorn's graceful shutdown
     code = runner.process.returncode
     assert code in (0, 128 + signal.SIGINT), f"xvfb-run exited with {code}:\n{runner.log_tail()}"
+
+
+def test_the_native_window_has_the_conversation_features(tmp_path: Path, new_person: Callable[[str], Page]) -> None:
+    """The window's web view, driven over DevTools, next to a person in Chromium on the same server: formatting,
+    reactions, edits, the Online list, the typing line and dark mode reach the window as they reach a browser."""
+    xvfb_run = required_tool("xvfb-run")
+    required_module("webview")
+    required_module("PyQt6.QtWebEngineWidgets")
+    port, devtools_port = free_port(), free_port()
+    env = base_env()
+    env.update(
+        CHAT_PORT=str(port),
+        QTWEBENGINE_DISABLE_SANDBOX="1",
+        QTWEBENGINE_REMOTE_DEBUGGING=str(devtools_port),
+        NICEGUI_STORAGE_PATH=str(tmp_path / "storage"),
+    )
+    argv = [xvfb_run, "-a", "-s", "-screen 0 1280x800x24", sys.executable, "main.py", "--native"]
+    runner = Child(name="native", argv=argv, env=env, log_dir=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with PageDriver(f"http://127.0.0.1:{devtools_port}", base, timeout=90) as window:
+            window.wait_for("document.querySelector('input[aria-label=\"User name\"]')", what="the login form")
+            window.focus("input[aria-label='User name']")
+            window.type("Nat")
+            window.press("Enter")
+            window.wait_for("document.querySelector('textarea[aria-label=\"Message\"]')", what="the chat")
+
+            bo = new_person(base)
+            bo.goto("/")
+            bo.get_by_label("User name").fill("Bo")
+            bo.get_by_role("button", name="Join").click()
+            expect(message_box(bo)).to_be_visible()
+
+            window.focus("textarea[aria-label='Message']")
+            window.type("**bold** and https://example.com")
+            window.press("Enter")
+            window.wait_for("document.querySelector('.sc-msg .sc-text strong')?.textContent === 'bold'")
+            rel = window.evaluate("document.querySelector('.sc-msg .sc-text a')?.getAttribute('rel')")
+            assert rel == "noopener noreferrer nofollow"
+            expect(bo.locator(".sc-msg strong", has_text="bold")).to_be_visible()
+
+            # Bo's reaction reaches the window
+            bo.get_by_role("button", name="Add reaction").first.click()
+            bo.get_by_role("button", name="👍", exact=True).click()
+            window.wait_for("!!document.querySelector('.sc-reaction[aria-label=\"👍 1\"]')", what="Bo's reaction")
+
+            # the window's edit reaches Bo
+            window.click(".sc-actions-btn[aria-label='Message actions']")
+            window.wait_for("!!document.querySelector('.sc-menu-list')")
+            window.evaluate(
+                "[...document.querySelectorAll('.sc-menu-list button')].find(b => b.textContent.trim() === 'Edit')"
+                ".click()"
+            )
+            window.wait_for("document.querySelector('textarea[aria-label=\"Message\"]').value.includes('bold')")
+            window.evaluate("document.querySelector('textarea[aria-label=\"Message\"]').select()")
+            window.type("changed in the window")
+            window.press("Enter")
+            expect(bo.locator(".sc-msg", has_text="changed in the window").locator(".sc-edited")).to_have_text(
+                "(edited)"
+            )
+
+            # dark mode toggles in the window as in a browser
+            window.click("button[aria-label='Dark mode']")
+            window.wait_for("document.body.classList.contains('body--dark')", what="dark mode")
+
+        # Ctrl-C for the app: it closes its window and ends
+        main = next(
+            p for p in marked_pids(runner.marker) if cmdline_of(p).strip() == f"{sys.executable} main.py --native"
+        )
+        os.kill(main, signal.SIGINT)
+        wait_until(lambda: not runner.alive(), timeout=30, what="the native app to exit")
+    finally:
+        runner.stop(signal.SIGTERM, grace=5, check=False)
