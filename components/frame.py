@@ -62,6 +62,24 @@ CSS = """
 .sc-retry { margin-left: .4rem; text-decoration: underline; color: #1d4ed8; }
 .sc-composer { width: 100%; padding: .6rem 1rem; border-top: 1px solid #e5e7eb; }
 .sc-composer .q-field__after { align-self: flex-start; }
+/* who is here (in the room list column) and who types (under the messages) */
+.sc-online-head { margin-top: .8rem; }
+.sc-online { list-style: none; margin: 0; padding: 0 .5rem; display: flex; flex-direction: column; gap: .1rem; }
+.sc-person { font-size: .85rem; color: #334155; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  unicode-bidi: isolate; }
+.sc-person::before { content: ""; display: inline-block; width: .45rem; height: .45rem; border-radius: 50%;
+  background: #22c55e; margin-right: .4rem; vertical-align: middle; }
+.sc-person.sc-more::before { display: none; }
+.sc-person.sc-more { color: #64748b; }
+.sc-typing { position: sticky; bottom: -.5rem; min-height: 1.3rem; font-size: .8rem; color: #64748b;
+  font-style: italic; background: inherit; flex-shrink: 0; }
+.sc-composer { position: relative; }
+.sc-mentions { position: absolute; bottom: 100%; left: 1rem; z-index: 20; list-style: none; margin: 0; padding: .2rem;
+  background: white; border: 1px solid #cbd5e1; border-radius: .4rem; box-shadow: 0 6px 20px rgba(0,0,0,.15);
+  min-width: 12rem; max-width: 20rem; }
+.sc-mention { padding: .3rem .6rem; border-radius: .3rem; cursor: pointer; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.sc-mention[aria-selected="true"], .sc-mention:hover { background: #dbeafe; }
 """
 
 

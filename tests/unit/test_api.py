@@ -305,6 +305,8 @@ async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient)
         "/api/messages",
         "/api/rooms",
         "/api/rooms/{room}/messages",
+        "/api/rooms/{room}/presence",
+        "/api/rooms/{room}/typing",
         "/api/session/cookie",
     }
 
