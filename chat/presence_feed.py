@@ -87,6 +87,11 @@ class PresenceFeed:
     def now(self) -> float:
         return self._clock()
 
+    @property
+    def origin(self) -> str:
+        """This process's id in presence events and in the rooms' presence hashes."""
+        return self._origin
+
     def attach(self, sink: PresenceSink) -> None:
         self._sink = sink
 

@@ -63,6 +63,8 @@ async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
         "/api/messages",
         "/api/rooms",
         "/api/rooms/{room}/messages",
+        "/api/rooms/{room}/presence",
+        "/api/rooms/{room}/typing",
         "/api/session/cookie",
         "/api/ready",
     }
