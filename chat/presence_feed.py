@@ -21,7 +21,7 @@ from . import events
 from .bus import Bus
 from .errors import BusUnavailable
 from .events import Event
-from .presence import Person, Presence, TypingThrottle
+from .presence import Person, Presence, TypingThrottle, by_name
 from .settings import (
     PRESENCE_EXPIRY_SECONDS,
     PRESENCE_HEARTBEAT_SECONDS,
@@ -124,15 +124,15 @@ class PresenceFeed:
         self._run(self._publish(room, events.typing(author_id, name, origin=self._origin)))
         return True
 
-    async def read(self, room: str) -> list[Person]:
+    async def read(self, room: str, *, heard_here: bool) -> list[Person]:
         """Everybody in ``room``, for a reader that may not show it here (the API): this process's knowledge when it
-        hears the room, else the room's presence hash. Raises BusUnavailable."""
-        if room in self.registry.rooms:
-            return sorted(self.people(room).items(), key=lambda p: (p[1].casefold(), p[0]))
+        hears the room (``heard_here``), else the room's presence hash. Raises BusUnavailable."""
+        if heard_here:
+            return by_name(self.people(room))
         merged: dict[str, str] = {}
         for event in (await self._bus.presence(room, now=self._clock())).values():
             merged.update(events.presence_of(event)[1])
-        return sorted(merged.items(), key=lambda p: (p[1].casefold(), p[0]))
+        return by_name(merged)
 
     # -- what the hub tells ----------------------------------------------------------------------------
     async def room_subscribed(self, room: str) -> None:

@@ -323,7 +323,7 @@ class ChatService:
     async def presence(self, room: str) -> list[tuple[str, str]]:
         """Everybody who has ``room`` open in some tab of some process: (author_id, name), by name."""
         await self.room(room)
-        return await self.hub.presence.read(room)
+        return await self.hub.presence.read(room, heard_here=room in self.hub.open_rooms)
 
     async def typing(self, session: Session, room: str) -> bool:
         """The session's author is typing in ``room``: the room's other tabs say so for a few seconds. False when

@@ -10,6 +10,7 @@ import pytest
 from chat.presence_feed import Typist
 from chat.service import ChatService
 from tests.conftest import api_app
+from tests.recording import show
 
 
 class TypingRecorder:
@@ -40,6 +41,7 @@ async def test_presence_lists_the_people_who_have_the_room_open(
     client: httpx.AsyncClient, memory_service: ChatService
 ) -> None:
     auth = await join(client, "Cy")
+    await show(memory_service.hub, "lobby")  # as a tab of this process does
     memory_service.hub.presence.join("lobby", "b1", "Bo")
     memory_service.hub.presence.join("lobby", "a1", "Ana")
     memory_service.hub.presence.join("lobby", "a1", "Ana")  # a second tab

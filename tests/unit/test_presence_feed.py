@@ -88,7 +88,7 @@ async def test_a_process_that_opens_a_room_knows_at_once_who_is_there(
     one.presence.join("kitchen", "a1", "Ana")  # one does not even hear the kitchen: its hash says so anyway
     assert await wait_for(lambda: two.presence.people("nowhere") == {} and seen_two.told == 0, timeout=1)
     await asyncio.sleep(0.1)  # the hash is written
-    assert await two.presence.read("kitchen") == [("a1", "Ana")]  # the API's way, without showing it
+    assert await two.presence.read("kitchen", heard_here=False) == [("a1", "Ana")]  # the API's, without showing it
     await subscribed(two, "kitchen")
     assert seen_two.people["kitchen"] == {"a1": "Ana"}  # read from the hash on subscribe, before any heartbeat
 
@@ -108,8 +108,8 @@ async def test_a_process_that_stops_heart_beating_drops_off_within_the_expiry(
     died = loop.time()
     assert await wait_for(lambda: seen_two.people.get("lobby") == {}, timeout=FAST.expiry + 1)
     assert loop.time() - died <= FAST.expiry + 0.5
-    assert await two.presence.read("nowhere") == []
-    assert (await two.presence.read("lobby")) == []
+    assert await two.presence.read("lobby", heard_here=True) == []
+    assert await two.presence.read("lobby", heard_here=False) == []  # the hash lets it go too
 
 
 async def test_a_clean_stop_takes_the_process_s_people_off_at_once(
