@@ -30,15 +30,22 @@ _TYPING_EVERY = 3.0  # components/composer.js: at most one typing event every 3 
 _NEVER = "(?!)"  # arm the tabs to count frames, matching no message
 
 
-async def _typing(base_url: str, room: str, *, typists: int, seconds: float, nonce: str) -> dict[str, int]:
-    """``typists`` API sessions that each say they type every 3 s, spread evenly, for ``seconds``."""
-    counts = {"sent": 0, "failed": 0}
-    async with httpx.AsyncClient(base_url=base_url, timeout=10, trust_env=False) as http:
+async def _sessions(base_url: str, count: int, nonce: str) -> list[str]:
+    """``count`` API sessions' tokens (made before anything is measured)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False) as http:
         tokens = []
-        for i in range(typists):
+        for i in range(count):
             answer = await http.post("/api/sessions", json={"name": f"t{nonce}{i}"})
             answer.raise_for_status()
             tokens.append(answer.json()["token"])
+        return tokens
+
+
+async def _typing(base_url: str, room: str, *, tokens: list[str], seconds: float) -> dict[str, int]:
+    """Each session of ``tokens`` says it types every 3 s, the sessions spread evenly, for ``seconds``."""
+    counts = {"sent": 0, "failed": 0, "late": 0}
+    typists = len(tokens)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as http:
         started = time.monotonic()
 
         async def one(index: int, token: str) -> None:
@@ -46,8 +53,15 @@ async def _typing(base_url: str, room: str, *, typists: int, seconds: float, non
             while at < started + seconds:
                 await asyncio.sleep(max(0.0, at - time.monotonic()))
                 headers = {"Authorization": f"Bearer {token}"}
-                response = await http.post(f"/api/rooms/{room}/typing", headers=headers)
-                counts["sent" if response.status_code == 204 else "failed"] += 1
+                asked = time.monotonic()
+                try:
+                    response = await http.post(f"/api/rooms/{room}/typing", headers=headers)
+                except httpx.HTTPError:
+                    counts["failed"] += 1
+                else:
+                    counts["sent" if response.status_code == 204 else "failed"] += 1
+                if time.monotonic() - asked > 1.0:  # an answer this slow says the server is overloaded
+                    counts["late"] += 1
                 at += _TYPING_EVERY
 
         await asyncio.gather(*(one(i, token) for i, token in enumerate(tokens)))
@@ -71,6 +85,7 @@ class _Point:
         self.workers = [WorkerHandle(context) for _ in range(count)]
         self.concurrency = concurrency
         self.windows = 0
+        self.tokens: list[str] = []  # the typists' sessions, the same people in every window
 
     async def connect(self) -> dict[str, Any]:
         await asyncio.to_thread(self.server.wait_ready)
@@ -95,15 +110,16 @@ class _Point:
     async def window(self, name: str, seconds: float, *, typists: int = 0, churn: float = 0.0) -> dict[str, Any]:
         """One measured window: the server's CPU over it, and the frames its tabs received."""
         self.windows += 1
-        nonce = f"{self.nonce}w{self.windows}_"  # each window's people are new people
+        nonce = f"{self.nonce}w{self.windows}_"  # each window's new tabs are new people
+        if typists and len(self.tokens) < typists:  # made before the window: joining is not what is measured
+            self.tokens = await _sessions(self.server.base_url, typists, self.nonce)
         await asyncio.gather(*(w.call("arm", (_NEVER, None)) for w in self.workers))
         cpu0, t0 = self.server.cpu(), time.monotonic()
         system0 = procstat.SystemCpu.read()
         work: list[Any] = [asyncio.sleep(seconds)]
         if typists:
-            work.append(
-                _typing(self.server.base_url, self.backends.room, typists=typists, seconds=seconds, nonce=nonce)
-            )
+            tokens = self.tokens[:typists]
+            work.append(_typing(self.server.base_url, self.backends.room, tokens=tokens, seconds=seconds))
         if churn:
             per_worker = churn / len(self.workers)
             for i, w in enumerate(self.workers):
