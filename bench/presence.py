@@ -191,30 +191,13 @@ async def _run(
     return result
 
 
-def run(
-    backends: Backends,
-    work_dir: Path,
-    *,
-    tabs: int,
-    typists: int,
-    churn: float,
-    window: float,
-    client_procs: int,
-    concurrency: int,
-) -> dict[str, Any]:
-    log(f"presence: {tabs} tabs in one room, {typists} typing, {churn:g} tabs closed and opened a second")
-    return asyncio.run(
-        _run(
-            backends,
-            work_dir,
-            tabs=tabs,
-            typists=typists,
-            churn=churn,
-            window=window,
-            client_procs=client_procs,
-            concurrency=concurrency,
-        )
+def run(backends: Backends, work_dir: Path, **options: Any) -> dict[str, Any]:
+    """The presence point; ``options`` as ``_run`` takes them."""
+    log(
+        f"presence: {options['tabs']} tabs in one room, {options['typists']} typing, {options['churn']:g} tabs "
+        "closed and opened a second"
     )
+    return asyncio.run(_run(backends, work_dir, **options))
 
 
 def markdown(result: dict[str, Any], command: str) -> str:

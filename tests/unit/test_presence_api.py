@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
 from chat.presence_feed import Typist
 from chat.service import ChatService
-from tests.conftest import api_app
 from tests.recording import show
+from tests.unit.test_api import client, join  # noqa: F401 (the API on moto and fakeredis, and joining it)
 
 
 class TypingRecorder:
@@ -24,21 +21,9 @@ class TypingRecorder:
         self.typists.append([name for _, name, _ in typists])
 
 
-@pytest.fixture
-async def client(memory_service: ChatService) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(api_app(memory_service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://chat.test") as client:
-        yield client
-
-
-async def join(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    response = await client.post("/api/sessions", json={"name": name})
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
 async def test_presence_lists_the_people_who_have_the_room_open(
-    client: httpx.AsyncClient, memory_service: ChatService
+    client: httpx.AsyncClient,  # noqa: F811
+    memory_service: ChatService,
 ) -> None:
     auth = await join(client, "Cy")
     await show(memory_service.hub, "lobby")  # as a tab of this process does
@@ -53,7 +38,7 @@ async def test_presence_lists_the_people_who_have_the_room_open(
     }
 
 
-async def test_presence_needs_a_session_and_a_room(client: httpx.AsyncClient) -> None:
+async def test_presence_needs_a_session_and_a_room(client: httpx.AsyncClient) -> None:  # noqa: F811
     assert (await client.get("/api/rooms/lobby/presence")).status_code == 401
     auth = await join(client, "Cy")
     missing = await client.get("/api/rooms/nowhere/presence", headers=auth)
@@ -62,7 +47,8 @@ async def test_presence_needs_a_session_and_a_room(client: httpx.AsyncClient) ->
 
 
 async def test_typing_is_204_shown_to_the_room_and_throttled(
-    client: httpx.AsyncClient, memory_service: ChatService
+    client: httpx.AsyncClient,  # noqa: F811
+    memory_service: ChatService,
 ) -> None:
     recorder = TypingRecorder()
     memory_service.hub.presence.attach(recorder)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from nicegui import core
@@ -17,31 +16,9 @@ from components import presence_emit
 from components.broadcast import Broadcaster, socket_room
 from components.presence_emit import PRESENCE_EVENT, TYPING_EVENT
 from tests.recording import RecordingBus, RecordingSio
+from tests.unit.test_broadcast_activity import FakeView
 
 INTERVAL = 0.3
-
-
-@dataclass
-class FakeView:
-    room: str
-    author_id: str
-    name: str
-    session_digest: str = "d0"
-
-    def accept(self, payload: list[dict[str, Any]]) -> None:
-        pass
-
-    def after(self, key: str | None) -> list[dict[str, Any]]:
-        return []
-
-    def read(self, room: str, key: str) -> None:
-        pass
-
-    def session_ended(self) -> None:
-        pass
-
-    def rejoined(self) -> None:
-        pass
 
 
 @dataclass
@@ -63,11 +40,13 @@ async def rig(memory_db: Dynamo, tables: TableNames, monkeypatch: pytest.MonkeyP
 
 
 async def test_churn_reaches_the_tabs_as_few_paced_deltas(rig: Rig) -> None:
-    rig.broadcaster.register("t0", FakeView("lobby", "a0", "Ana"))
+    rig.broadcaster.register("t0", FakeView(room="lobby", author_id="a0", session_digest="d0", name="Ana"))
     await asyncio.sleep(0.05)
     assert rig.sio.of(PRESENCE_EVENT) == [({"add": [["a0", "Ana"]], "gone": []}, socket_room("lobby"))]
     for i in range(1, 200):  # a crowd arrives, and half of it leaves again, within one interval
-        rig.broadcaster.register(f"t{i}", FakeView("lobby", f"a{i}", f"P{i:03d}"))
+        rig.broadcaster.register(
+            f"t{i}", FakeView(room="lobby", author_id=f"a{i}", session_digest="d0", name=f"P{i:03d}")
+        )
     for i in range(1, 100):
         rig.broadcaster.unregister(f"t{i}")
     rig.broadcaster.unregister("t0")
@@ -83,8 +62,8 @@ async def test_churn_reaches_the_tabs_as_few_paced_deltas(rig: Rig) -> None:
 
 
 async def test_a_person_with_two_tabs_stays_until_the_last_goes_or_its_socket_does(rig: Rig) -> None:
-    rig.broadcaster.register("t1", FakeView("lobby", "a1", "Ana"))
-    rig.broadcaster.register("t2", FakeView("lobby", "a1", "Ana"))
+    rig.broadcaster.register("t1", FakeView(room="lobby", author_id="a1", session_digest="d0", name="Ana"))
+    rig.broadcaster.register("t2", FakeView(room="lobby", author_id="a1", session_digest="d0", name="Ana"))
     rig.broadcaster.unregister("t1")
     assert rig.hub.presence.people("lobby") == {"a1": "Ana"}
     rig.broadcaster.away("t2")  # the last tab's socket went: off the list before NiceGUI drops the page
@@ -97,7 +76,7 @@ async def test_a_person_with_two_tabs_stays_until_the_last_goes_or_its_socket_do
 
 
 async def test_typing_frames_are_paced_and_carry_the_time_left(rig: Rig) -> None:
-    rig.broadcaster.register("t1", FakeView("lobby", "a1", "Ana"))
+    rig.broadcaster.register("t1", FakeView(room="lobby", author_id="a1", session_digest="d0", name="Ana"))
     for i in range(20):
         rig.hub.presence.typing("lobby", f"a{i}", f"P{i:02d}")
     await asyncio.sleep(INTERVAL * 0.5)

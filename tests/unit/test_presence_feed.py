@@ -68,10 +68,22 @@ async def subscribed(hub: Hub, room: str) -> None:
     assert await wait_for(lambda: hub.since(room, None) is not None, timeout=3)
 
 
+async def all_show(processes: list[tuple[Hub, PresenceRecorder]], room: str) -> None:
+    for hub, _ in processes:
+        await subscribed(hub, room)
+
+
+async def ana_in_the_lobby_of_one(processes: list[tuple[Hub, PresenceRecorder]]) -> None:
+    """Both show the lobby, Ana has it open on the first, and the second knows."""
+    (one, _), (_, seen_two) = processes
+    await all_show(processes, "lobby")
+    one.presence.join("lobby", "a1", "Ana")
+    assert await wait_for(lambda: seen_two.people.get("lobby") == {"a1": "Ana"}, timeout=2)
+
+
 async def test_each_process_sees_the_other_s_people_and_its_own(processes: list[tuple[Hub, PresenceRecorder]]) -> None:
     (one, seen_one), (two, seen_two) = processes
-    await subscribed(one, "lobby")
-    await subscribed(two, "lobby")
+    await all_show(processes, "lobby")
     one.presence.join("lobby", "a1", "Ana")
     assert seen_one.people["lobby"] == {"a1": "Ana"}  # at once here
     two.presence.join("lobby", "b1", "Bo")
@@ -97,10 +109,7 @@ async def test_a_process_that_stops_heart_beating_drops_off_within_the_expiry(
     processes: list[tuple[Hub, PresenceRecorder]],
 ) -> None:
     (one, _), (two, seen_two) = processes
-    await subscribed(one, "lobby")
-    await subscribed(two, "lobby")
-    one.presence.join("lobby", "a1", "Ana")
-    assert await wait_for(lambda: seen_two.people.get("lobby") == {"a1": "Ana"}, timeout=2)
+    await ana_in_the_lobby_of_one(processes)
     await asyncio.sleep(FAST.expiry * 1.5)
     assert seen_two.people["lobby"] == {"a1": "Ana"}  # kept by the heartbeat past the expiry
     await one.stop()  # dies: no goodbye
@@ -115,11 +124,8 @@ async def test_a_process_that_stops_heart_beating_drops_off_within_the_expiry(
 async def test_a_clean_stop_takes_the_process_s_people_off_at_once(
     processes: list[tuple[Hub, PresenceRecorder]],
 ) -> None:
-    (one, _), (two, seen_two) = processes
-    await subscribed(one, "lobby")
-    await subscribed(two, "lobby")
-    one.presence.join("lobby", "a1", "Ana")
-    assert await wait_for(lambda: seen_two.people.get("lobby") == {"a1": "Ana"}, timeout=2)
+    (one, _), (_, seen_two) = processes
+    await ana_in_the_lobby_of_one(processes)
     await one.flush(within=1)
     assert await wait_for(lambda: seen_two.people.get("lobby") == {}, timeout=FAST.expiry / 2)
 
@@ -128,8 +134,7 @@ async def test_typing_reaches_the_other_process_and_the_author_s_message_clears_
     processes: list[tuple[Hub, PresenceRecorder]],
 ) -> None:
     (one, seen_one), (two, seen_two) = processes
-    await subscribed(one, "lobby")
-    await subscribed(two, "lobby")
+    await all_show(processes, "lobby")
     assert one.presence.typing("lobby", "a1", "Ana") is True
     assert one.presence.typing("lobby", "a1", "Ana") is False  # thrown away by the throttle
     assert seen_one.typists["lobby"] == ["Ana"]
