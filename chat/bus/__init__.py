@@ -59,9 +59,15 @@ def channel_name(room: str, namespace: str = "") -> str:
 
 
 def presence_key(room: str, namespace: str = "") -> str:
-    """The hash of who is in ``room``, by process; its hash tag is the room's channel, so on a cluster it lives on
-    the shard that carries the room's events."""
-    return "{" + channel_name(room, namespace) + "}:presence"
+    """The hash of who is in ``room``, by process, on a cluster in the slot of the room's channel (so on the shard
+    that carries the room's events): the key's hash tag is the channel, or the channel's own hash tag if it has one
+    (a room name with braces). A name with a "}" and no tag puts the key elsewhere, which works all the same."""
+    channel = channel_name(room, namespace)
+    start = channel.find("{")
+    end = channel.find("}", start + 1) if start >= 0 else -1
+    if end > start + 1:  # Redis hashes the channel by its own tag: so does the key
+        return channel + ":presence"
+    return "{" + channel + "}:presence"
 
 
 _T = TypeVar("_T")

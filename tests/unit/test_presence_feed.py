@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
+from redis.crc import key_slot
 
 from chat import events
-from chat.bus import Bus, presence_key
+from chat.bus import Bus, channel_name, presence_key
 from chat.hub import Hub
 from chat.models import Message
 from chat.presence_feed import PresenceTiming, Typist
@@ -207,3 +208,10 @@ async def test_a_forged_presence_hash_entry_is_dropped(
     await subscribed(one, "lobby")
     assert seen_one.people.get("lobby", {}) == {}
     assert await redis.hexists(presence_key("lobby"), "evil") == 0
+
+
+def test_a_room_s_presence_hash_sits_on_the_shard_of_the_room_s_channel() -> None:
+    for room in ("lobby", "game night", "ünïcode room", "a{b}c", "a{b", "{x}{y}"):
+        for namespace in ("", "prod_"):
+            channel = channel_name(room, namespace)
+            assert key_slot(presence_key(room, namespace).encode()) == key_slot(channel.encode()), (room, namespace)
