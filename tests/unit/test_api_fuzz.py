@@ -77,6 +77,8 @@ def test_no_generated_request_causes_a_server_error(
         "POST /api/rooms",
         "GET /api/rooms/{room}/messages",
         "POST /api/rooms/{room}/messages",
+        "GET /api/rooms/{room}/presence",
+        "POST /api/rooms/{room}/typing",
         "POST /api/session/cookie",
         "DELETE /api/session/cookie",
     }
