@@ -76,7 +76,7 @@ CSS = """
 .sc-composer { position: relative; }
 .sc-mentions { position: absolute; bottom: 100%; left: 1rem; z-index: 20; list-style: none; margin: 0; padding: .2rem;
   background: white; border: 1px solid #cbd5e1; border-radius: .4rem; box-shadow: 0 6px 20px rgba(0,0,0,.15);
-  min-width: 12rem; max-width: 20rem; }
+  min-width: 12rem; max-width: 20rem; font-size: .9rem; line-height: 1.3; color: #1e293b; }
 .sc-mention { padding: .3rem .6rem; border-radius: .3rem; cursor: pointer; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .sc-mention[aria-selected="true"], .sc-mention:hover { background: #dbeafe; }

@@ -98,6 +98,8 @@ def test_an_at_suggests_the_people_online_and_inserts_the_one_picked(
     people = dee.get_by_role("listbox", name="People online")
     expect(people.get_by_role("option")).to_have_text(["Edd", "Eve"])
     expect(people.get_by_role("option", name="Edd")).to_have_attribute("aria-selected", "true")
+    message_box(eve).press_sequentially("typing")
+    expect(typing_line(dee)).to_have_text("Eve is typing…")
     box.press("ArrowDown")
     expect(people.get_by_role("option", name="Eve")).to_have_attribute("aria-selected", "true")
     box.press("Enter")  # picks, does not send
@@ -113,3 +115,26 @@ def test_an_at_suggests_the_people_online_and_inserts_the_one_picked(
     expect(box).to_have_value("hi @Eve and @Edd ")
     send(dee, "see you @Eve!")  # Enter sends again once nobody is suggested
     expect(message(eve, "see you @Eve!")).to_have_count(1)
+
+
+def test_on_a_narrow_screen_the_online_list_is_behind_the_rooms_menu_and_long_lists_are_cut(
+    cluster: Cluster,  # noqa: F811
+    person_on: Callable[[AppProcess], Page],  # noqa: F811
+) -> None:
+    page = person_on(cluster.b)
+    page.set_viewport_size({"width": 375, "height": 740})
+    join(page, "Kim")
+    expect(online(page)).to_be_hidden()
+    page.get_by_role("button", name="Rooms").click()
+    expect(online(page)).to_be_visible()
+    expect(online(page).get_by_text("Kim", exact=True)).to_be_in_viewport()
+    # a crowd, as the room's emit would bring it: the first 50 by name, then how many more
+    page.evaluate(
+        """() => window.socket.listeners("sinchchat_presence").forEach((take) =>
+            take({ add: Array.from({ length: 60 }, (_, i) => ["x" + i, "Zed " + String(i).padStart(2, "0")]), gone: [] })
+        )"""
+    )
+    expect(online_names(page)).to_have_count(51)
+    expect(online_names(page).first).to_have_text("Kim")
+    expect(online_names(page).nth(49)).to_have_text("Zed 48")
+    expect(online_names(page).last).to_have_text("and 11 more")
