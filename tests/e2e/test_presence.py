@@ -130,9 +130,10 @@ def test_on_a_narrow_screen_the_online_list_is_behind_the_rooms_menu_and_long_li
     expect(online(page).get_by_text("Kim", exact=True)).to_be_in_viewport()
     # a crowd, as the room's emit would bring it: the first 50 by name, then how many more
     page.evaluate(
-        """() => window.socket.listeners("sinchchat_presence").forEach((take) =>
-            take({ add: Array.from({ length: 60 }, (_, i) => ["x" + i, "Zed " + String(i).padStart(2, "0")]), gone: [] })
-        )"""
+        """() => {
+            const add = Array.from({ length: 60 }, (_, i) => ["x" + i, "Zed " + String(i).padStart(2, "0")]);
+            window.socket.listeners("sinchchat_presence").forEach((take) => take({ add, gone: [] }));
+        }"""
     )
     expect(online_names(page)).to_have_count(51)
     expect(online_names(page).first).to_have_text("Kim")
