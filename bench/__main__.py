@@ -27,13 +27,13 @@ from typing import Any
 
 from chat.settings import Settings
 
-from . import history, procstat, report, rooms, shard, writepath
+from . import history, presence, procstat, report, rooms, shard, writepath
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("fanout", "memory", "rooms", "write", "history", "shard")
+PHASES = ("fanout", "memory", "rooms", "write", "history", "shard", "presence")
 
 
 def _numbers(text: str) -> list[int]:
@@ -80,6 +80,10 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--shard-seconds", type=float, default=3.0, help="seconds of publishing per shard point")
     parser.add_argument("--shard-concurrency", type=int, default=16, help="concurrent publishers in the shard phase")
+    parser.add_argument("--presence-tabs", type=int, default=1000, help="tabs in the presence phase's room")
+    parser.add_argument("--presence-typists", type=int, default=50, help="people typing in the presence phase")
+    parser.add_argument("--presence-churn", type=float, default=10.0, help="tabs closed and opened a second")
+    parser.add_argument("--presence-window", type=float, default=20.0, help="seconds of each presence window")
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -99,6 +103,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.memory_clients = 10
         arguments.rooms, arguments.room_tabs, arguments.rooms_window, arguments.rooms_cycles = 5, 2, 0.0, 2
         arguments.shard_subscribers, arguments.shard_seconds = "1,10", 0.5
+        arguments.presence_tabs, arguments.presence_typists, arguments.presence_churn = 20, 5, 2.0
+        arguments.presence_window = 4.0
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     only = [phase for phase in PHASES if phase in arguments.only.split(",")]
     # a run of some phases only must not overwrite the full results in docs/ with a partial report
@@ -220,6 +226,17 @@ def main(argv: list[str]) -> int:
                 concurrency=arguments.shard_concurrency,
                 room=backends.room,
             )
+        if "presence" in phases:
+            results["presence"] = presence.run(
+                backends,
+                work_dir,
+                tabs=arguments.presence_tabs,
+                typists=arguments.presence_typists,
+                churn=arguments.presence_churn,
+                window=arguments.presence_window,
+                client_procs=arguments.client_procs,
+                concurrency=arguments.concurrency,
+            )
     finally:
         drop_tables(db, tables)
         db.close()
@@ -229,6 +246,10 @@ def main(argv: list[str]) -> int:
     arguments.out.mkdir(parents=True, exist_ok=True)
     (arguments.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     (arguments.out / "benchmarks.md").write_text(report.markdown(results))
+    if "presence" in results:
+        (arguments.out / "benchmarks-presence.md").write_text(
+            presence.markdown(results["presence"], results["command"])
+        )
     if arguments.plot and results.get("fanout"):
         report.plot(arguments.out / "benchmarks.json", arguments.out / "benchmarks.png")
     log(f"results in {arguments.out} after {results['minutes']:.1f} min")

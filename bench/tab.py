@@ -35,6 +35,7 @@ _KEY = re.compile(r'"key":\s*"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f]{1
 _ACK = re.compile(r"^43(\d+)(.*)$", re.DOTALL)
 JOIN_EVENT = "sinchchat_join"  # components/broadcast.py
 _ACTIVITY_FRAME = '42["sinchchat_activity"'  # components/broadcast.py ACTIVITY_EVENT, as Socket.IO frames it
+_PRESENCE_FRAMES = ('42["sinchchat_presence"', '42["sinchchat_typing"')  # components/presence_emit.py
 _JOIN_RETRY_SECONDS = 0.1
 _JOIN_TRIES = 100
 
@@ -70,6 +71,7 @@ class Tab:
     acked_message_id: int = -1
     seen: dict[int, float] = field(default_factory=dict)
     activity: int = 0  # room-list activity frames received (since armed)
+    presence: int = 0  # Online list and typing frames received (since armed)
     dropped_at: float | None = None
     closing: bool = False
     pattern: re.Pattern[str] | None = None
@@ -178,6 +180,8 @@ class Tab:
     def _take(self, frame: str, now: float) -> None:
         if frame.startswith(_ACTIVITY_FRAME):
             self.activity += 1
+        elif frame.startswith(_PRESENCE_FRAMES):
+            self.presence += 1
         if self.pattern is not None:
             for match in self.pattern.finditer(frame):
                 number = int(match.group(1))

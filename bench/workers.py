@@ -23,6 +23,15 @@ _ACK_INTERVAL = 3.0  # nicegui.js: setInterval(() => ack(), 3000)
 
 
 @dataclass(slots=True)
+class ChurnOrder:
+    spec: TabSpec
+    prefix: str  # the names of the new tabs' people
+    rate: float  # tabs closed and opened per second
+    seconds: float
+    timeout: float
+
+
+@dataclass(slots=True)
 class OpenOrder:
     spec: TabSpec
     names: list[str]
@@ -77,6 +86,7 @@ class _Worker:
         for tab in self.tabs:
             tab.seen.clear()
             tab.activity = 0
+            tab.presence = 0
             tab.pattern = None
         for tab in armed:
             tab.pattern = compiled
@@ -90,14 +100,38 @@ class _Worker:
             "seen": sum(len(tab.seen) for tab in self.tabs),
             "live": self.live(),
             "activity": sum(tab.activity for tab in self.tabs),
+            "presence": sum(tab.presence for tab in self.tabs if tab.dropped_at is None),
+            "presence_tabs": sum(1 for tab in self.tabs if tab.dropped_at is None and tab.presence),
         }
 
-    def collect(self) -> dict[str, Any]:
-        return {
-            "seen": [dict(tab.seen) for tab in self.tabs],
-            "dropped_at": [tab.dropped_at for tab in self.tabs if tab.dropped_at is not None],
-            "live": self.live(),
-        }
+    async def churn(self, order: ChurnOrder) -> dict[str, Any]:
+        """Close the oldest tab and open a new one, ``order.rate`` times a second for ``order.seconds``: people
+        arriving and leaving, each change on time however long a page takes to load."""
+        counts = {"opened": 0, "closed": 0, "failed": 0}
+        started = time.monotonic()
+        async with httpx.AsyncClient(base_url=order.spec.base_url, timeout=order.timeout, trust_env=False) as http:
+
+            async def one(i: int) -> None:
+                if self.tabs:
+                    oldest = self.tabs.pop(0)
+                    await oldest.close()
+                    counts["closed"] += 1
+                tab = Tab(name=f"{order.prefix}{i}", spec=order.spec)
+                try:
+                    await asyncio.wait_for(tab.open(http, wait=order.timeout), order.timeout)
+                except Exception:
+                    counts["failed"] += 1
+                    await tab.close()
+                    return
+                self.tabs.append(tab)
+                counts["opened"] += 1
+
+            changes = []
+            for i in range(int(order.rate * order.seconds)):
+                await asyncio.sleep(max(0.0, started + i / order.rate - time.monotonic()))
+                changes.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*changes)
+        return {**counts, "seconds": time.monotonic() - started}
 
     async def close(self) -> dict[str, Any]:
         if self._acker is not None:
@@ -115,6 +149,8 @@ async def _serve(conn: Connection) -> None:
             answer = await worker.open(argument)
         elif command == "arm":
             answer = worker.arm(*argument)
+        elif command == "churn":
+            answer = await worker.churn(argument)
         elif command == "count":
             answer = worker.count()
         elif command == "collect":

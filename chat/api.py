@@ -127,6 +127,19 @@ class RoomsOut(BaseModel):
     )
 
 
+class PersonOut(BaseModel):
+    author_id: str = Field(description="Opaque id of the session, as in a message's `author_id`.")
+    name: str
+
+
+class PresenceOut(BaseModel):
+    room: str
+    people: list[PersonOut] = Field(
+        description="Everybody who has the room open in a browser now, once each, by name (not stored: it lags a "
+        "few seconds, and a server that stops takes its people off within 30 s)."
+    )
+
+
 class ErrorOut(BaseModel):
     detail: str
 
@@ -276,6 +289,19 @@ def build_router(service: ChatService, *, cookies: SessionCookies, proxies: Trus
     ) -> MessageOut:
         """Take back your reaction (none there: no change)."""
         return _message_out(await service.react(session, room, key, emoji, on=False))
+
+    @router.get("/rooms/{room}/presence", responses=in_room)
+    async def room_presence(room: RoomId, _session: Annotated[Session, Depends(current_session)]) -> PresenceOut:
+        """Who has the room open now (needs a live session, as history does)."""
+        people = await service.presence(room)
+        return PresenceOut(room=room, people=[PersonOut(author_id=a, name=n) for a, n in people])
+
+    @router.post("/rooms/{room}/typing", status_code=204, responses=in_room)
+    async def room_typing(room: RoomId, session: Annotated[Session, Depends(current_session)]) -> Response:
+        """Say that you are typing in the room: its tabs show it for 5 s. Send it at most every 3 s while typing;
+        more often is dropped (still 204)."""
+        await service.typing(session, room)
+        return Response(status_code=204)
 
     @router.post("/session/cookie", status_code=204, responses=with_body)
     async def set_cookie(

@@ -96,3 +96,42 @@ def room_of(event: Event) -> Room:
     if not isinstance(room_id, str) or not isinstance(name, str):
         raise ValueError("not a room")
     return Room(id=room_id, name=name)
+
+
+# -- presence and typing, on the room's channel ----------------------------------------------------------------
+_MAX_NAME = 200
+_MAX_ID = 200
+
+
+def _person(entry: Any) -> tuple[str, str]:
+    author_id, name = entry
+    if not isinstance(author_id, str) or not isinstance(name, str) or not author_id or not name:
+        raise ValueError("not a person")
+    if len(author_id) > _MAX_ID or len(name) > _MAX_NAME:
+        raise ValueError("not a person")
+    return author_id, name
+
+
+def presence(people: list[tuple[str, str]], *, origin: str) -> Event:
+    """A process's full list of a room's people: [author_id, name] each."""
+    return {"type": "presence", "op": "set", "origin": origin, "people": [list(p) for p in people]}
+
+
+def typing(author_id: str, name: str, *, origin: str) -> Event:
+    return {"type": "typing", "op": "start", "origin": origin, "author_id": author_id, "name": name}
+
+
+def presence_of(event: Event) -> tuple[str, list[tuple[str, str]]]:
+    """The origin and people of a presence event; ValueError for anything malformed."""
+    origin, people = event["origin"], event["people"]
+    if not isinstance(origin, str) or not isinstance(people, list):
+        raise ValueError("not a presence event")
+    return origin, [_person(p) for p in people]
+
+
+def typing_of(event: Event) -> tuple[str, str, str]:
+    """The origin, author_id and name of a typing event; ValueError for anything malformed."""
+    origin = event["origin"]
+    if not isinstance(origin, str):
+        raise ValueError("not a typing event")
+    return (origin, *_person((event["author_id"], event["name"])))

@@ -27,6 +27,7 @@ from .errors import BusUnavailable, ChatError
 from .events import Event
 from .metrics import Metrics
 from .models import Message, session_digest
+from .presence_feed import PRESENCE_TYPES, PresenceFeed, PresenceTiming
 from .room_memory import RECENT_MESSAGES, RoomMemory, floor_before
 from .rooms import Room
 from .storage import MessageStore
@@ -76,6 +77,7 @@ class Hub:
         linger: float = ROOM_LINGER_SECONDS,
         activity_interval: float = ACTIVITY_INTERVAL,
         recent_size: int = RECENT_MESSAGES,
+        presence_timing: PresenceTiming | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -98,6 +100,8 @@ class Hub:
         self._publishing: set[asyncio.Task[None]] = set()
         self._unannounced: deque[tuple[str | None, Event]] = deque(maxlen=_UNANNOUNCED)
         self._repair: asyncio.Task[None] | None = None
+        # who is in the rooms this process shows, and who types there
+        self.presence = PresenceFeed(bus=bus, origin=self._origin, timing=presence_timing)
 
     def now(self) -> datetime:
         """This process's clock, as the hub reads it."""
@@ -146,6 +150,7 @@ class Hub:
         self._closing.pop(room, None)
         if self._rooms.pop(room, None) is not None:
             self._bus.unwatch(room)
+            self.presence.room_forgotten(room)
 
     @property
     def open_rooms(self) -> frozenset[str]:
@@ -165,6 +170,7 @@ class Hub:
         if not fresh:
             return
         self._heard(room, fresh[-1].key)
+        self.presence.messages_arrived(room, {m.author_id for m in fresh})
         if self._sink is not None:
             try:
                 self._sink.on_messages(room, fresh)
@@ -188,6 +194,10 @@ class Hub:
     def on_event(self, room: str | None, event: Event) -> None:
         """The bus subscriber's entry point."""
         try:
+            if room is not None and event["type"] in PRESENCE_TYPES:
+                if room in self._rooms:
+                    self.presence.on_event(room, event)
+                return
             if room is not None:
                 message = events.message_of(event)
                 if message is not None and message.room == room:
@@ -328,6 +338,7 @@ class Hub:
     async def flush(self, *, within: float) -> None:
         """Send pending activity and wait up to ``within`` seconds for announcements under way (before exiting)."""
         self._send_activity()
+        await self.presence.leave_everywhere(within=within)
         if self._publishing:
             await asyncio.wait(set(self._publishing), timeout=within)
 
@@ -365,6 +376,7 @@ class Hub:
             # while the activity channel was away, rooms may have moved on unheard: what this process knew is stale
             self._newest.clear()
             return
+        await self.presence.room_subscribed(room)
         await self.catch_up(room)
 
     async def _catch_up_forever(self, interval: float) -> None:
@@ -382,6 +394,7 @@ class Hub:
         self._bus.start(on_event=self.on_event, on_subscribed=self._subscribed)
         self._periodic = asyncio.create_task(self._catch_up_forever(catch_up_interval), name="periodic catch-up")
         self._activity_task = asyncio.create_task(self._send_activity_forever(), name="room activity")
+        self.presence.start()
 
     async def stop(self) -> None:
         for task in (self._repair, self._periodic, self._activity_task):
@@ -392,4 +405,5 @@ class Hub:
         self._periodic = self._activity_task = self._repair = None
         for timer in self._closing.values():
             timer.cancel()
+        await self.presence.stop()
         await self._bus.stop()

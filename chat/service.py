@@ -366,6 +366,18 @@ class ChatService:
         await asyncio.gather(*(count(room.id) for room in rooms))
         return {room: n for room, n in counts.items() if n > 0}
 
+    # -- presence and typing (ephemeral: never stored) ---------------------------------------------------
+    async def presence(self, room: str) -> list[tuple[str, str]]:
+        """Everybody who has ``room`` open in some tab of some process: (author_id, name), by name."""
+        await self.room(room)
+        return await self.hub.presence.read(room, heard_here=room in self.hub.open_rooms)
+
+    async def typing(self, session: Session, room: str) -> bool:
+        """The session's author is typing in ``room``: the room's other tabs say so for a few seconds. False when
+        the author's previous typing event was too recent (dropped, whatever the client sends)."""
+        await self.room(room)
+        return self.hub.presence.typing(room, session.author_id, session.name)
+
     async def _live(self, session: Session) -> Session:
         """``resume`` for posting: a session read less than ``session_recheck_seconds`` ago is not read again.
 

@@ -17,6 +17,20 @@ MIN_SECRET_LENGTH = 32
 _MIN_SECRET_DISTINCT = 10
 _HOW_TO_GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
+# presence and typing (ephemeral: never stored in DynamoDB; see chat/presence.py and chat/presence_feed.py)
+# each process writes its people of every room it shows to Redis, and tells the room's other processes, this often
+PRESENCE_HEARTBEAT_SECONDS = 10.0
+# ... and a process not heard from for this long (it died) no longer counts: two heartbeats and a margin
+PRESENCE_EXPIRY_SECONDS = 25.0
+# a process tells the others of a change in a room's people at most this often (a burst of tabs is one event)
+PRESENCE_PUBLISH_SECONDS = 1.0
+# the tabs of a room get at most one presence frame and one typing frame this often, whatever the churn
+PRESENCE_EMIT_SECONDS = 1.0
+# a typist is shown this long after their last typing event (the composer sends one every 3 s while typing)
+TYPING_SECONDS = 5.0
+# one typing event per author per room this often, whatever a client sends
+TYPING_THROTTLE_SECONDS = 2.5
+
 
 class SettingsError(ValueError):
     """The environment does not describe a configuration that can run; the message says which variable."""

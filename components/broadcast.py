@@ -26,6 +26,8 @@ from chat.metrics import Metrics
 from chat.models import Message
 from chat.rooms import Room
 
+from .presence_emit import PresenceEmitter
+
 log = logging.getLogger(__name__)
 
 MESSAGES_EVENT = "sinchchat_messages"
@@ -55,6 +57,7 @@ class View(Protocol):
     room: str
     author_id: str
     session_digest: str
+    name: str  # the author's, as the room's Online list shows it
 
     def accept(self, payload: list[dict[str, Any]]) -> None:
         """Take new stored messages into the view's model."""
@@ -90,6 +93,8 @@ class Broadcaster:
         self._activity_emit: asyncio.TimerHandle | None = None
         self._activity_sent_at = -float("inf")  # time.monotonic() of the last activity emit
         hub.attach(self)
+        self.presence = PresenceEmitter(hub.presence, socket_room=socket_room)
+        self._present: set[str] = set()  # the views counted in their room's Online list (their socket is there)
         core.sio.on(JOIN_EVENT, handler=self._on_join)
 
     @property
@@ -107,8 +112,24 @@ class Broadcaster:
         self._by_session.setdefault(view.session_digest, set()).add(client_id)
         if len(self._by_room[view.room]) == 1:
             self._hub.open_room(view.room)
+        self.back(client_id)
+
+    def away(self, client_id: str) -> None:
+        """The view's socket went (a tab closed, or its connection was lost): off the Online list until it is back."""
+        view = self._views.get(client_id)
+        if view is not None and client_id in self._present:
+            self._present.discard(client_id)
+            self._hub.presence.leave(view.room, view.author_id)
+
+    def back(self, client_id: str) -> None:
+        """The view's socket is there: on its room's Online list (once per person, however many tabs)."""
+        view = self._views.get(client_id)
+        if view is not None and client_id not in self._present:
+            self._present.add(client_id)
+            self._hub.presence.join(view.room, view.author_id, view.name)
 
     def unregister(self, client_id: str) -> None:
+        self.away(client_id)
         view = self._views.pop(client_id, None)
         if view is None:
             return
@@ -217,6 +238,8 @@ class Broadcaster:
         await core.sio.enter_room(sid, _EVERY_VIEW)
         if data.get("again") is True:
             view.rejoined()  # the room list's counts and new rooms were emitted while it was away
+        self.back(client_id)
+        await self.presence.send_full(sid, view.room)  # the deltas sent while it was away are lost to it
         return view.after(newest if isinstance(newest, str) else None, changed if isinstance(changed, str) else None)
 
 

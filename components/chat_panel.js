@@ -53,6 +53,11 @@ export default {
             <button type="button" class="sc-cancel" @click="cancelCreate">Cancel</button>
           </div>
         </form>
+        <div class="sc-rooms-head sc-online-head" id="sc-online-head">Online</div>
+        <ul aria-label="Online" class="sc-online">
+          <li v-for="p in onlineShown" :key="p[0]" class="sc-person" :class="{ 'sc-me-online': p[0] === me }">{{ p[1] }}</li>
+          <li v-if="onlineMore" class="sc-person sc-more">and {{ onlineMore }} more</li>
+        </ul>
         <button v-if="notifications === 'default'" type="button" class="sc-notify" @click="askNotifications">
           Enable notifications
         </button>
@@ -135,6 +140,7 @@ export default {
           </div>
         </div>
         </template>
+        <div class="sc-typing" aria-live="polite">{{ typingText }}</div>
       </div>
       <button v-if="unseen.length" type="button" class="sc-jump" @click="jump">
         {{ unseen.length === 1 ? "1 new message" : unseen.length + " new messages" }}
@@ -151,6 +157,8 @@ export default {
     rooms: Array,
     unread: Object,
     reactions: Array,
+    online: Object,
+    typing: Array,
   },
   data() {
     return {
@@ -175,6 +183,10 @@ export default {
       acting: null, // the key whose actions menu is open
       confirming: false, // its Delete asks once more
       picking: null, // the key whose reaction palette is open
+      // who has the room open (author_id -> name) and who types in it (author_id -> {name, until: ms})
+      people: {},
+      typists: {},
+      clock: Date.now(),
     };
   },
   computed: {
@@ -211,6 +223,27 @@ export default {
       const name = (this.name || "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
       return new RegExp(`(^|[^\\p{L}\\p{N}\\p{M}_])@${name}(?!${NAME_CHAR})`, "iu");
     },
+    onlineList() {
+      return Object.entries(this.people).sort(
+        (a, b) => a[1].localeCompare(b[1], undefined, { sensitivity: "base" }) || (a[0] < b[0] ? -1 : 1),
+      );
+    },
+    onlineShown() {
+      return this.onlineList.slice(0, 50);
+    },
+    onlineMore() {
+      return Math.max(0, this.onlineList.length - 50);
+    },
+    typingText() {
+      const names = Object.entries(this.typists)
+        .filter(([id, t]) => id !== this.me && t.until > this.clock)
+        .map(([, t]) => t.name)
+        .sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
+      if (names.length === 0) return "";
+      if (names.length === 1) return `${names[0]} is typing…`;
+      if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+      return "Several people are typing…";
+    },
   },
   // a panel created by the Join button reaches the browser before its first page is read: the props follow
   watch: {
@@ -223,13 +256,28 @@ export default {
     "unseen.length"(count) {
       this.titleCount(count);
     },
+    online(frame) {
+      this.presence(frame || { all: [] });
+    },
+    typing(list) {
+      this.typingNow(list || []);
+    },
   },
   mounted() {
     this.scrollToBottom();
+    this.presence(this.online || { all: [] });
+    this.typingNow(this.typing || []);
+    this.onPresence = (frame) => this.presence(frame);
+    this.onTyping = (list) => this.typingNow(list);
+    // typists go by themselves once their time is up, when nobody says more
+    this.typingTimer = setInterval(() => {
+      if (Object.keys(this.typists).length) this.clock = Date.now();
+    }, 500);
     // while older history is left to load, what is older than our oldest message is for Load more, not news
     this.onMessages = (messages) => {
       const oldest = this.hasMore ? this.oldestKey() : null;
       this.add(oldest === null ? messages : messages.filter((m) => m.key > oldest));
+      this.stoppedTyping(messages);
     };
     this.onActivity = (rooms) => this.activity(rooms);
     this.onRoom = (room) => this.addRoom(room);
@@ -274,6 +322,8 @@ export default {
       window.socket.on("sinchchat_messages", this.onMessages);
       window.socket.on("sinchchat_activity", this.onActivity);
       window.socket.on("sinchchat_room", this.onRoom);
+      window.socket.on("sinchchat_presence", this.onPresence);
+      window.socket.on("sinchchat_typing", this.onTyping);
       this.onConnect = () => this.join();
       window.socket.on("connect", this.onConnect);
       if (window.socket.connected) this.join();
@@ -293,9 +343,40 @@ export default {
     window.socket?.off("sinchchat_messages", this.onMessages);
     window.socket?.off("sinchchat_activity", this.onActivity);
     window.socket?.off("sinchchat_room", this.onRoom);
+    window.socket?.off("sinchchat_presence", this.onPresence);
+    window.socket?.off("sinchchat_typing", this.onTyping);
+    clearInterval(this.typingTimer);
     window.socket?.off("connect", this.onConnect);
   },
   methods: {
+    // the room's people: in full ({all}) with the page and on every join, else what changed ({add, gone})
+    presence(frame) {
+      const people = frame.all ? {} : { ...this.people };
+      for (const [id, name] of frame.all || frame.add || []) people[id] = name;
+      for (const id of frame.gone || []) delete people[id];
+      this.people = people;
+      // the composer suggests these people after an @
+      const list = this.onlineList.map((p) => [p[0], p[1]]);
+      setTimeout(() => window.dispatchEvent(new CustomEvent("sinchchat:online", { detail: list })), 0);
+    },
+    // who types now: [author_id, name, seconds they still count] each
+    typingNow(list) {
+      const now = Date.now();
+      const typists = {};
+      for (const [id, name, seconds] of list) typists[id] = { name, until: now + seconds * 1000 };
+      this.typists = typists;
+      this.clock = now;
+    },
+    // a message of someone typing arrived: they have sent what they typed
+    stoppedTyping(messages) {
+      let typists = null;
+      for (const m of messages) {
+        if (!this.typists[m.author_id]) continue;
+        typists = typists || { ...this.typists };
+        delete typists[m.author_id];
+      }
+      if (typists) this.typists = typists;
+    },
     badge(roomId) {
       if (roomId === this.room.id) return "";
       const n = this.counts[roomId] || 0;

@@ -69,6 +69,7 @@ class ChatView:
         self._room = room
         self.room = room.id
         self.author_id = session.author_id
+        self.name = session.name
         self.session_digest = session_digest(session.token)
         self._marked_at = 0.0
         self._unmarked = False
@@ -101,7 +102,12 @@ class ChatView:
         self.panel.on("delete", self._on_delete)
         self.panel.on("react", self._on_react)
         self.composer = Composer(
-            room=room.id, max_length=service.limits.max_message_length, on_send=self._send, on_edit=self._edit
+            room=room.id,
+            max_length=service.limits.max_message_length,
+            on_send=self._send,
+            on_edit=self._edit,
+            on_typing=self._typing,
+            me=session.author_id,
         )
 
     async def start(self) -> None:
@@ -114,6 +120,7 @@ class ChatView:
         client.on_delete(self.close)
         client.on_disconnect(self._left)
         client.on_connect(self._came_back)
+        self.panel.show_presence(*self._broadcaster.presence.full(self.room))
         await self._catch_up()  # anything stored between the page read and the registration
         self._mark_read()
 
@@ -158,11 +165,14 @@ class ChatView:
             self._mark_read()
         # a socket found dead late may go after its replacement came: away only when none is left
         self._away = not self.panel.client.has_socket_connection
+        if self._away:
+            self._broadcaster.away(self.panel.client.id)
 
     def _came_back(self) -> None:
         if not self._unsubscribe:
             return
         self._away = False
+        self._broadcaster.back(self.panel.client.id)
         if self._unmarked:  # its join brings what came while it was away: seen once it is there
             self._mark_soon(READ_MARK_SECONDS)
 
@@ -235,6 +245,12 @@ class ChatView:
             self.panel.set_more(more)
 
     # -- writing ---------------------------------------------------------------------------------------
+    async def _typing(self) -> None:
+        try:
+            await self._service.typing(self._session, self.room)
+        except ChatError as exc:  # the room went, or Redis is away: nobody is told, the box works as before
+            log.debug("a typing event was dropped: %s", exc)
+
     async def _send(self, text: str, nonce: str) -> None:
         # InvalidText: refused, the box gets it back
         draft = self._service.prepare(self._session, text, room=self.room, nonce=nonce)

@@ -65,11 +65,28 @@ export default {
         :error-message="error || ''"
         :hint="counter"
         @update:model-value="error = null"
+        @keydown="onKeys"
         @keydown.enter.exact="onEnter"
         @keydown.esc="onEscape"
         @keydown.up.exact="onUp"
+        @blur="closeMention"
+        aria-autocomplete="list"
+        :aria-expanded="mentionOpen ? 'true' : 'false'"
+        :aria-controls="mentionOpen ? 'sc-suggestions' : null"
+        :aria-activedescendant="mentionOpen ? 'sc-suggestion-' + mentionIndex : null"
       >
         <template #after>
+          <ul v-if="mentionOpen" id="sc-suggestions" role="listbox" aria-label="People online" class="sc-suggestions">
+            <li
+              v-for="(p, i) in mentionMatches"
+              :id="'sc-suggestion-' + i"
+              :key="p[0]"
+              role="option"
+              :aria-selected="i === mentionIndex ? 'true' : 'false'"
+              class="sc-suggestion"
+              @mousedown.prevent="pickMention(p)"
+            >{{ p[1] }}</li>
+          </ul>
           <q-btn unelevated color="primary" :label="editing ? 'Save' : 'Send'" @click="send" />
         </template>
       </q-input>
@@ -79,10 +96,19 @@ export default {
     maxlength: Number,
     limit: Number,
     room: String,
+    me: String,
   },
   data() {
-    // editing: {key, original, draft} while the box holds one of the reader's stored messages
-    return { text: readDraft(this.room), error: null, editing: null };
+    // editing: {key, original, draft} while the box holds one of the reader's stored messages; online: the room's
+    // people, from the panel ([author_id, name] each); mention: the "@..." being typed
+    return {
+      text: readDraft(this.room),
+      error: null,
+      editing: null,
+      online: [],
+      mention: null,
+      mentionIndex: 0,
+    };
   },
   computed: {
     // near the limit (from 90% of it), how much is left or over; characters as the server counts them (code points)
@@ -93,14 +119,23 @@ export default {
       if (left > this.limit * 0.1) return undefined; // long in UTF-16 units only
       return left === 1 ? "1 character left" : `${left} characters left`;
     },
+    mentionMatches() {
+      if (this.mention === null) return [];
+      const query = this.mention.query.toLocaleLowerCase();
+      return this.online
+        .filter((p) => p[0] !== this.me && p[1].toLocaleLowerCase().startsWith(query))
+        .slice(0, 8);
+    },
+    mentionOpen() {
+      return this.mentionMatches.length > 0;
+    },
   },
   watch: {
     text(value) {
       if (!this.editing) keepDraft(this.room, value);
+      this.$nextTick(() => this.findMention());
     },
   },
-  // in the box after joining and after opening another room; not on touch screens, where the keyboard would cover
-  // half of the conversation the person came to read
   // in the box after joining and after opening another room; not on touch screens, where the keyboard would cover
   // half of the conversation the person came to read
   mounted() {
@@ -108,21 +143,89 @@ export default {
     // the panel asks: "edit this message" (its menu's Edit, or its answer to an Up arrow here)
     this.onEdit = (event) => this.startEdit(event.detail);
     window.addEventListener("sinchchat:edit", this.onEdit);
+    this.onOnline = (event) => {
+      if (Array.isArray(event.detail)) this.online = event.detail;
+    };
+    window.addEventListener("sinchchat:online", this.onOnline);
   },
   // the box goes when the person logs out (a reload or a room's link unmounts nothing): the next person in this
   // tab starts empty, in every room
   unmounted() {
     window.removeEventListener("sinchchat:edit", this.onEdit);
     forgetDrafts();
+    window.removeEventListener("sinchchat:online", this.onOnline);
   },
   methods: {
+    // the @ suggestions take the arrows, Enter, Tab and Escape while open; a key that types says "typing"
+    onKeys(event) {
+      if (this.mentionOpen && !event.isComposing) {
+        const n = this.mentionMatches.length;
+        const moves = { ArrowDown: 1, ArrowUp: n - 1 };
+        if (event.key in moves) {
+          this.mentionIndex = (this.mentionIndex + moves[event.key]) % n;
+        } else if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey) {
+          this.pickMention(this.mentionMatches[this.mentionIndex]);
+        } else if (event.key === "Escape") {
+          this.mention = null;
+        }
+        if (event.key in moves || ["Enter", "Tab", "Escape"].includes(event.key)) {
+          event.preventDefault();
+          event.stopPropagation();
+          return;
+        }
+      }
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key.length === 1 || event.key === "Backspace" || event.key === "Delete") this.typed();
+    },
+    // at most one typing event every 3 s while the person types (the server drops any more)
+    typed() {
+      const now = Date.now();
+      if (now - (this.typedAt || 0) < 3000) return;
+      this.typedAt = now;
+      this.$emit("typing");
+    },
+    box() {
+      return this.$refs.box?.getNativeElement?.() || null;
+    },
+    // an "@" at the caret, after a space or at the start, and what follows it up to the caret
+    findMention() {
+      const el = this.box();
+      const caret = el && el === document.activeElement ? el.selectionStart : null;
+      const match = caret === null ? null : /(^|\s)@([^\s@]{0,32})$/.exec(this.text.slice(0, caret));
+      const query = match ? match[2] : null;
+      if (query === null) this.mention = null;
+      else if (!this.mention || this.mention.query !== query) {
+        this.mention = { start: caret - query.length - 1, end: caret, query };
+        this.mentionIndex = 0;
+      } else this.mention.end = caret;
+    },
+    closeMention() {
+      this.mention = null;
+    },
+    pickMention(person) {
+      if (!person || this.mention === null) return;
+      const { start, end } = this.mention;
+      const inserted = "@" + person[1] + " ";
+      this.text = this.text.slice(0, start) + inserted + this.text.slice(end);
+      this.mention = null;
+      const caret = start + inserted.length;
+      this.$nextTick(() => {
+        const el = this.box();
+        if (el) {
+          el.focus();
+          el.setSelectionRange(caret, caret);
+        }
+        this.mention = null;
+      });
+    },
     onEnter(event) {
       if (event.isComposing) return; // this Enter picks a word in an input method (Japanese, Chinese, ...)
+      if (event.defaultPrevented) return; // this Enter picked an @ suggestion
       event.preventDefault();
       this.send();
     },
     onEscape(event) {
-      if (!this.editing) return;
+      if (!this.editing || event.defaultPrevented) return; // this Escape closed the @ suggestions
       event.preventDefault();
       this.cancelEdit();
     },
@@ -178,6 +281,7 @@ export default {
       // cleared in the same task as the read: the next keystroke's input event lands in an empty box
       this.text = "";
       this.error = null;
+      this.typedAt = 0; // the next message's first keystroke says "typing" again
       this.$emit("send", { text, nonce: newNonce() });
       window.dispatchEvent(new CustomEvent("sinchchat:sent"));
       this.$refs.box.focus();

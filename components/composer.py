@@ -35,11 +35,15 @@ class Composer(ui.element, component="composer.js"):
         max_length: int,
         on_send: Callable[[str, str], Awaitable[None]],
         on_edit: Callable[[str, str], Awaitable[None]] | None = None,
+        on_typing: Callable[[], Awaitable[None]] | None = None,
+        me: str = "",
     ) -> None:
         super().__init__()
         self._on_send = on_send
         self._on_edit = on_edit
+        self._on_typing = on_typing
         self._props["room"] = room  # a draft is kept per room
+        self._props["me"] = me  # the author_id the @ suggestions leave out
         self._props["placeholder"] = PLACEHOLDER
         # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
         # anything between the limit and that cap is refused with a message and given back to the box
@@ -47,6 +51,8 @@ class Composer(ui.element, component="composer.js"):
         self._props["limit"] = max_length  # the counter near it
         self.on("send", self._handle_send)
         self.on("edit", self._handle_edit)
+        # the browser sends one at most every 3 s while the person types; the server throttles whatever comes
+        self.on("typing", self._handle_typing, args=[])
         self.mark("message", "send")  # the box and its button are one element
 
     async def _handle_send(self, event: GenericEventArguments) -> None:
@@ -77,6 +83,10 @@ class Composer(ui.element, component="composer.js"):
             self.run_method("editRefused", key, exc.message)
             return
         self.run_method("editDone", key)
+
+    async def _handle_typing(self, _event: GenericEventArguments) -> None:
+        if self._on_typing is not None:
+            await self._on_typing()  # no argument is read: a hand-made client's are ignored
 
     def refuse(self, text: str, error: str) -> None:
         """Give ``text`` back to the box if it is empty, and show ``error`` under it until the text changes."""

@@ -147,6 +147,29 @@ CSS = """
 .body--dark .sc-actions-btn, .body--dark .sc-add-reaction, .body--dark .sc-deleted { color: #cbd5e1; }
 .body--dark .sc-editing { color: #93c5fd; }
 .body--dark .sc-danger { color: #fca5a5; }
+/* who is here (in the room list column) and who types (under the messages) */
+.sc-online-head { margin-top: .8rem; }
+.sc-online { list-style: none; margin: 0; padding: 0 .5rem; display: flex; flex-direction: column; gap: .1rem; }
+.sc-person { font-size: .85rem; color: #334155; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  unicode-bidi: isolate; }
+.sc-person::before { content: ""; display: inline-block; width: .45rem; height: .45rem; border-radius: 50%;
+  background: #22c55e; margin-right: .4rem; vertical-align: middle; }
+.sc-person.sc-more::before { display: none; }
+.sc-person.sc-more { color: #64748b; }
+.sc-typing { position: sticky; bottom: -.5rem; min-height: 1.3rem; font-size: .8rem; color: #64748b;
+  font-style: italic; background: inherit; flex-shrink: 0; }
+.sc-composer { position: relative; }
+.sc-suggestions { position: absolute; bottom: 100%; left: 1rem; z-index: 20; list-style: none; margin: 0;
+  padding: .2rem; background: white; border: 1px solid #cbd5e1; border-radius: .4rem;
+  box-shadow: 0 6px 20px rgba(0,0,0,.15); min-width: 12rem; max-width: 20rem; font-size: .9rem; line-height: 1.3;
+  color: #1e293b; }
+.sc-suggestion { padding: .3rem .6rem; border-radius: .3rem; cursor: pointer; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.sc-suggestion[aria-selected="true"], .sc-suggestion:hover { background: #dbeafe; }
+.body--dark .sc-person { color: #e2e8f0; }
+.body--dark .sc-typing, .body--dark .sc-person.sc-more { color: #94a3b8; }
+.body--dark .sc-suggestions { background: #1e293b; border-color: #475569; color: #e2e8f0; }
+.body--dark .sc-suggestion[aria-selected="true"], .body--dark .sc-suggestion:hover { background: #1e3a8a; }
 """
 
 # the reader's dark mode choice (chat_panel.js stores it) over the system's, on every page, the login form's too;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,6 +22,7 @@ class RecordingBus:
         self.published: list[tuple[str | None, Event]] = []
         self.on_event: Any = None
         self.on_subscribed: Any = None
+        self.presence_hash: dict[str, dict[str, Event]] = {}  # room -> origin -> presence event, as Redis holds it
 
     def watch(self, room: str) -> None:
         self.watched.append(room)
@@ -33,6 +35,15 @@ class RecordingBus:
 
     def start(self, *, on_event: Any, on_subscribed: Any) -> None:
         self.on_event, self.on_subscribed = on_event, on_subscribed
+
+    async def put_presence(self, room: str, origin: str, event: Event, *, until: float, ttl: int) -> None:
+        if event.get("people"):
+            self.presence_hash.setdefault(room, {})[origin] = {**event, "until": until}
+        else:
+            self.presence_hash.get(room, {}).pop(origin, None)
+
+    async def presence(self, room: str, *, now: float) -> dict[str, Event]:
+        return {o: e for o, e in self.presence_hash.get(room, {}).items() if e["until"] > now}
 
     async def stop(self) -> None:
         pass
@@ -83,3 +94,20 @@ async def show(hub: Hub, room: str, *, timeout: float = 3.0) -> None:
     first catch-up runs when Redis confirms the subscription, and only then does memory answer ``since``."""
     hub.open_room(room)
     assert await wait_for(lambda: hub.since(room, None) is not None, timeout=timeout), f"{room} was never primed"
+
+
+class RecordingSio:
+    """Socket.IO as the broadcaster uses it: the emits it makes (event, data, room or sid, when), none sent."""
+
+    def __init__(self) -> None:
+        self.emits: list[tuple[str, Any, str | None, float]] = []
+
+    def on(self, event: str, handler: Any) -> None:
+        pass
+
+    async def emit(self, event: str, data: Any, room: str | None = None, to: str | None = None) -> None:
+        self.emits.append((event, data, room if room is not None else to, time.monotonic()))
+
+    def of(self, event: str) -> list[tuple[Any, str | None]]:
+        """The data and room (or sid) of every emit of ``event``, in order."""
+        return [(data, room) for kind, data, room, _ in self.emits if kind == event]

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -41,6 +41,7 @@ __all__ = [
     "activity_channel",
     "channel_name",
     "derive_key",
+    "presence_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,21 @@ PUBLISH_TIMEOUT = 0.5
 def channel_name(room: str, namespace: str = "") -> str:
     """The room's channel; ``namespace`` (the table prefix) keeps installations that share one Redis apart."""
     return f"sinchchat:{namespace}room:{room}"
+
+
+def presence_key(room: str, namespace: str = "") -> str:
+    """The hash of who is in ``room``, by process, on a cluster in the slot of the room's channel (so on the shard
+    that carries the room's events): the key's hash tag is the channel, or the channel's own hash tag if it has one
+    (a room name with braces). A name with a "}" and no tag puts the key elsewhere, which works all the same."""
+    channel = channel_name(room, namespace)
+    start = channel.find("{")
+    end = channel.find("}", start + 1) if start >= 0 else -1
+    if end > start + 1:  # Redis hashes the channel by its own tag: so does the key
+        return channel + ":presence"
+    return "{" + channel + "}:presence"
+
+
+_T = TypeVar("_T")
 
 
 def activity_channel(namespace: str = "") -> str:
@@ -127,6 +143,57 @@ class Bus:
                     # after a Redis restart every idle pooled connection is dead: drop them and try once more
                     await self._redis.connection_pool.disconnect(inuse_connections=False)
                     await self._redis.publish(channel, data)
+        except TimeoutError as exc:
+            raise BusUnavailable("Live updates are slow to answer right now.") from exc
+        except REDIS_FAILURES as exc:
+            raise BusUnavailable("Live updates are unavailable right now.") from exc
+
+    # -- presence: a hash per room, one field per process, read when a process starts showing the room ----------
+    async def put_presence(self, room: str, origin: str, event: Event, *, until: float, ttl: int) -> None:
+        """Write process ``origin``'s presence ``event`` for ``room`` (sealed, counted until ``until``); an event
+        with nobody in it removes the field. ``ttl`` (seconds) expires the whole hash should every process die."""
+        key = presence_key(room, self._namespace)
+        if not event.get("people"):
+            await self._command(lambda redis: redis.hdel(key, origin))
+            return
+        value = self.seal({**event, "until": until})
+
+        async def write(redis: RedisClient) -> None:
+            await redis.hset(key, origin, value)
+            await redis.expire(key, ttl)
+
+        await self._command(write)
+
+    async def presence(self, room: str, *, now: float) -> dict[str, Event]:
+        """The presence event of every process in ``room`` that still counts at ``now``, by origin; fields past their
+        time, or not sealed by this deployment, are dropped."""
+        key = presence_key(room, self._namespace)
+        raw: dict[Any, Any] = await self._command(lambda redis: redis.hgetall(key))
+        found: dict[str, Event] = {}
+        stale: list[Any] = []
+        for field, value in raw.items():
+            event = self.unseal(value)
+            until = None if event is None else event.get("until")
+            if event is None or not isinstance(until, (int, float)) or until <= now:
+                stale.append(field)
+                continue
+            found[field.decode() if isinstance(field, bytes) else str(field)] = event
+        if stale:
+            await self._command(lambda redis: redis.hdel(key, *stale))
+        return found
+
+    async def _command(self, run: Callable[[RedisClient], Awaitable[_T]]) -> _T:
+        """One short exchange with Redis, within the publish timeout; failures are BusUnavailable."""
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                if isinstance(self._redis, RedisCluster):
+                    await self._redis.initialize()  # see publish
+                    return await run(self._redis)
+                try:
+                    return await run(self._redis)
+                except RedisConnectionError:
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
+                    return await run(self._redis)
         except TimeoutError as exc:
             raise BusUnavailable("Live updates are slow to answer right now.") from exc
         except REDIS_FAILURES as exc:

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chat.bus import Bus
 from chat.hub import Hub
 from chat.models import Message, Session
+from chat.presence_feed import PresenceTiming
 from chat.rooms import Room
 from chat.runtime import Runtime
 from chat.service import ChatService, Limits
@@ -130,6 +131,7 @@ class Cluster:
         start: bool = True,
         rate: tuple[float, int] = (FAST.rate_per_second, FAST.rate_burst),
         linger: float | None = None,
+        presence_timing: PresenceTiming | None = None,
     ) -> Node:
         """A new node; started (see Node.start) unless ``start`` is False.
 
@@ -153,7 +155,9 @@ class Cluster:
             rate_burst=rate[1],
             catchup_interval_seconds=catch_up_interval,
         )
-        hub_options = {} if linger is None else {"linger": linger}
+        hub_options: dict[str, object] = {} if linger is None else {"linger": linger}
+        if presence_timing is not None:  # heartbeat and expiry of the Online list, shortened
+            hub_options["presence_timing"] = presence_timing
         runtime = Runtime(settings, clock=clock or time.time, **hub_options)
         assert runtime.tables == self.tables
         name = f"node{len(self.nodes) + 1}"

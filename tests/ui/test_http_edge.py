@@ -65,6 +65,8 @@ async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
         "/api/rooms/{room}/messages",
         "/api/rooms/{room}/messages/{key}",
         "/api/rooms/{room}/messages/{key}/reactions/{emoji}",
+        "/api/rooms/{room}/presence",
+        "/api/rooms/{room}/typing",
         "/api/session/cookie",
         "/api/ready",
     }

@@ -308,6 +308,8 @@ async def test_the_openapi_document_lists_every_route(client: httpx.AsyncClient)
         "/api/rooms/{room}/messages",
         "/api/rooms/{room}/messages/{key}",
         "/api/rooms/{room}/messages/{key}/reactions/{emoji}",
+        "/api/rooms/{room}/presence",
+        "/api/rooms/{room}/typing",
         "/api/session/cookie",
     }
 

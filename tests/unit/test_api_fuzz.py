@@ -81,6 +81,8 @@ def test_no_generated_request_causes_a_server_error(
         "DELETE /api/rooms/{room}/messages/{key}",
         "PUT /api/rooms/{room}/messages/{key}/reactions/{emoji}",
         "DELETE /api/rooms/{room}/messages/{key}/reactions/{emoji}",
+        "GET /api/rooms/{room}/presence",
+        "POST /api/rooms/{room}/typing",
         "POST /api/session/cookie",
         "DELETE /api/session/cookie",
     }

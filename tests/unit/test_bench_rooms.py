@@ -34,10 +34,11 @@ def test_only_the_tabs_of_the_room_posted_to_look_for_its_messages() -> None:
     for tab in worker.tabs:
         tab._take(_MESSAGE, now=5.0)
         tab._take(_ACTIVITY, now=5.0)
+    worker.tabs[2]._take('42["sinchchat_presence",{"add":[],"gone":["a1"]}]', now=5.0)
     assert [tab.seen for tab in worker.tabs] == [{7: 5.0}, {7: 5.0}, {}]
-    assert worker.count() == {"seen": 2, "live": 2, "activity": 3}
+    assert worker.count() == {"seen": 2, "live": 2, "activity": 3, "presence": 1, "presence_tabs": 1}
     worker.arm(r"other(\d+)", None)  # arming again starts every count afresh
-    assert worker.count() == {"seen": 0, "live": 2, "activity": 0}
+    assert worker.count() == {"seen": 0, "live": 2, "activity": 0, "presence": 0, "presence_tabs": 0}
 
 
 def _point(cpu: float | None, **more: Any) -> dict[str, Any]:

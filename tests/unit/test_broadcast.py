@@ -5,12 +5,14 @@ The emits themselves need NiceGUI's running Socket.IO server; the UI tier covers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from nicegui import core
 
 from chat.hub import Hub
 from chat.metrics import Metrics
@@ -18,7 +20,7 @@ from chat.models import new_message_key, session_digest
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from components.broadcast import Broadcaster
-from tests.recording import RecordingBus
+from tests.recording import RecordingBus, RecordingSio
 
 
 @dataclass
@@ -28,6 +30,7 @@ class FakeView:
     room: str
     author_id: str
     session_digest: str = "d0"
+    name: str = "Ann"
     reads: list[tuple[str, str]] = field(default_factory=list)
     ended: int = 0
     broken: bool = False
@@ -58,7 +61,10 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(memory_db: Dynamo, tables: TableNames) -> AsyncIterator[Rig]:
+async def rig(memory_db: Dynamo, tables: TableNames, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
+    # the Online list's emits go nowhere
+    monkeypatch.setattr(core, "sio", RecordingSio())
+    monkeypatch.setattr(core, "loop", asyncio.get_running_loop())
     bus = RecordingBus()
     metrics = Metrics()
     hub = Hub(store=MessageStore(db=memory_db, tables=tables), bus=bus, linger=0)  # type: ignore[arg-type]

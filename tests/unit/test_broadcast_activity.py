@@ -12,8 +12,10 @@ import pytest
 from nicegui import core
 
 from chat.metrics import Metrics
+from chat.presence_feed import PresenceFeed
 from components import broadcast
 from components.broadcast import ACTIVITY_EVENT, Broadcaster, socket_room
+from tests.recording import RecordingBus
 
 KEY = "2026-11-29T18:00:00.000Z#00000000000000aa"
 
@@ -35,6 +37,9 @@ class RecordingSio:
 
 
 class QuietHub:
+    def __init__(self) -> None:
+        self.presence = PresenceFeed(bus=RecordingBus(), origin="quiet")  # type: ignore[arg-type]
+
     def attach(self, sink: object) -> None:
         pass
 
@@ -50,6 +55,7 @@ class FakeView:
     room: str
     author_id: str
     session_digest: str
+    name: str = "Ann"
 
     def accept(self, payload: list[dict[str, Any]]) -> None:
         pass
