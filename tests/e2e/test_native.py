@@ -166,8 +166,8 @@ def test_native_window_shows_the_app_and_closes_without_leftovers(tmp_path: Path
 
 
 def test_the_native_window_has_the_conversation_features(tmp_path: Path, new_person: Callable[[str], Page]) -> None:
-    """The window's web view, driven over DevTools, next to a person in Chromium on the same server: formatting,
-    reactions, edits, the Online list, the typing line and dark mode reach the window as they reach a browser."""
+    """The window's web view, driven over DevTools, next to a person in Chromium on the same server: the Online list,
+    the typing line, formatting, reactions, edits and dark mode reach the window as they reach a browser."""
     xvfb_run = required_tool("xvfb-run")
     required_module("webview")
     required_module("PyQt6.QtWebEngineWidgets")
@@ -195,6 +195,15 @@ def test_the_native_window_has_the_conversation_features(tmp_path: Path, new_per
             bo.get_by_label("User name").fill("Bo")
             bo.get_by_role("button", name="Join").click()
             expect(message_box(bo)).to_be_visible()
+
+            # Bo is online for the window, and Bo's typing shows there
+            window.wait_for(
+                "[...document.querySelectorAll('ul[aria-label=\"Online\"] li')]"
+                ".some(li => li.textContent.trim() === 'Bo')",
+                what="Bo in the window's Online list",
+            )
+            message_box(bo).press_sequentially("hi", delay=50)
+            window.wait_for("document.querySelector('.sc-typing')?.textContent === 'Bo is typing…'", what="typing")
 
             window.focus("textarea[aria-label='Message']")
             window.type("**bold** and https://example.com")
