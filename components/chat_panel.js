@@ -140,7 +140,8 @@ export default {
           </div>
         </div>
         </template>
-        <div class="sc-typing" aria-live="polite">{{ typingText }}</div>
+        <!-- not a live region: "is typing" changing every few seconds would talk over the messages -->
+        <div class="sc-typing">{{ typingText }}</div>
       </div>
       <button v-if="unseen.length" type="button" class="sc-jump" @click="jump">
         {{ unseen.length === 1 ? "1 new message" : unseen.length + " new messages" }}
