@@ -234,6 +234,7 @@ def main(argv: list[str]) -> int:
                 typists=arguments.presence_typists,
                 churn=arguments.presence_churn,
                 window=arguments.presence_window,
+                rate=arguments.rate,
                 client_procs=arguments.client_procs,
                 concurrency=arguments.concurrency,
             )

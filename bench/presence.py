@@ -1,10 +1,12 @@
-"""The presence point: what the Online list and the typing line cost the server with many tabs in one room.
+"""The presence point: what the Online list, the typing line and reactions cost the server with many tabs in one room.
 
-One product server, ``tabs`` tabs in the lobby (logged in, joined, as browsers). Three windows of ``window`` seconds
-each: idle (the tabs connected, nothing happens); typing (``typists`` people say they type through the API every
-3 s, as the composer does); and typing with churn (also, ``churn`` times a second, the oldest tab closes and a new
-person's tab opens). Measured: the server's CPU above idle, and the presence and typing frames each tab receives
-per second (the target: at most 2, one of each, whatever the churn).
+One product server, ``tabs`` tabs in the lobby (logged in, joined, as browsers). Windows of ``window`` seconds
+each: idle (the tabs connected, nothing happens); new messages at ``rate`` a second, then reactions (added and
+taken back) at the same rate, through the API: a stored change against a new message, at the same number of
+tabs; typing (``typists`` people say they type through the API every 3 s, as the composer does); and typing with
+churn (also, ``churn`` times a second, the oldest tab closes and a new person's tab opens). Measured: the
+server's CPU above idle, and the presence and typing frames each tab receives per second (the target: at most 2,
+one of each, whatever the churn).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -68,9 +71,37 @@ async def _typing(base_url: str, room: str, *, tokens: list[str], seconds: float
     return counts
 
 
+async def _writes(base_url: str, room: str, token: str, *, rate: float, seconds: float, react: bool) -> dict[str, int]:
+    """``rate`` writes a second for ``seconds``: new messages, or a reaction on one message added and taken back."""
+    counts = {"sent": 0, "failed": 0}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False, headers=headers) as http:
+        target = ""
+        if react:
+            answer = await http.post(f"/api/rooms/{room}/messages", json={"text": "react to me"})
+            answer.raise_for_status()
+            target = f"/api/rooms/{room}/messages/{quote(answer.json()['key'], safe='')}/reactions/{quote('👍')}"
+        started = time.monotonic()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            try:
+                if not react:
+                    response = await http.post(f"/api/rooms/{room}/messages", json={"text": f"message {i}"})
+                else:
+                    response = await (http.put(target) if i % 2 == 0 else http.delete(target))
+            except httpx.HTTPError:
+                counts["failed"] += 1
+            else:
+                counts["sent" if response.is_success else "failed"] += 1
+    return counts
+
+
 class _Point:
-    def __init__(self, backends: Backends, work_dir: Path, *, tabs: int, client_procs: int, concurrency: int) -> None:
+    def __init__(
+        self, backends: Backends, work_dir: Path, *, tabs: int, people: int, client_procs: int, concurrency: int
+    ) -> None:
         self.backends = backends
+        self.people = people  # API sessions: the typists, the first of whom also writes
         self.tabs = tabs
         self.nonce = secrets.token_hex(2)
         self.server = ServerProcess(
@@ -107,16 +138,28 @@ class _Point:
         log(f"presence: {connected} tabs connected in {seconds:.1f} s")
         return {"connected": connected, "connect_failed": sum(a["failed"] for a in opened), "connect_seconds": seconds}
 
-    async def window(self, name: str, seconds: float, *, typists: int = 0, churn: float = 0.0) -> dict[str, Any]:
+    async def window(
+        self,
+        name: str,
+        seconds: float,
+        *,
+        typists: int = 0,
+        churn: float = 0.0,
+        writes: float = 0.0,
+        react: bool = False,
+    ) -> dict[str, Any]:
         """One measured window: the server's CPU over it, and the frames its tabs received."""
         self.windows += 1
         nonce = f"{self.nonce}w{self.windows}_"  # each window's new tabs are new people
-        if typists and len(self.tokens) < typists:  # made before the window: joining is not what is measured
-            self.tokens = await _sessions(self.server.base_url, typists, self.nonce)
+        if (typists or writes) and not self.tokens:  # made before the window: joining is not what is measured
+            self.tokens = await _sessions(self.server.base_url, max(self.people, 1), self.nonce)
         await asyncio.gather(*(w.call("arm", (_NEVER, None)) for w in self.workers))
         cpu0, t0 = self.server.cpu(), time.monotonic()
         system0 = procstat.SystemCpu.read()
         work: list[Any] = [asyncio.sleep(seconds)]
+        if writes:
+            room, token = self.backends.room, self.tokens[0]
+            work.append(_writes(self.server.base_url, room, token, rate=writes, seconds=seconds, react=react))
         if typists:
             tokens = self.tokens[:typists]
             work.append(_typing(self.server.base_url, self.backends.room, tokens=tokens, seconds=seconds))
@@ -139,6 +182,9 @@ class _Point:
             "live_tabs": live,
             "frames_per_tab_second": frames / max(1, live) / (t1 - t0),
         }
+        if writes:
+            result["writes"] = done[1]
+            result["writes_per_second"] = writes
         if typists:
             result["typing"] = done[1]
         if churn:
@@ -169,20 +215,24 @@ async def _run(
     typists: int,
     churn: float,
     window: float,
+    rate: float,
     client_procs: int,
     concurrency: int,
 ) -> dict[str, Any]:
-    point = _Point(backends, work_dir, tabs=tabs, client_procs=client_procs, concurrency=concurrency)
+    point = _Point(backends, work_dir, tabs=tabs, people=typists, client_procs=client_procs, concurrency=concurrency)
     result: dict[str, Any] = {"tabs": tabs, "typists": typists, "churn_per_second": churn, "window_seconds": window}
     try:
         result.update(await point.connect())
         await asyncio.sleep(6.0)  # the server settles after the tabs connected (their first rounds)
         idle = await point.window("idle", window)
+        posts = await point.window(f"new messages at {rate:g}/s", window, writes=rate)
+        reacts = await point.window(f"reactions at {rate:g}/s", window, writes=rate, react=True)
         typing = await point.window("typing", window, typists=typists)
         both = await point.window("typing and churn", window, typists=typists, churn=churn)
-        result["windows"] = [idle, typing, both]
-        for w in (typing, both):
+        result["windows"] = [idle, posts, reacts, typing, both]
+        for w in result["windows"][1:]:
             w["server_cpu_above_idle"] = w["server_cpu"] - idle["server_cpu"]
+        result["reaction_to_message_cpu"] = reacts["server_cpu_above_idle"] / max(1e-9, posts["server_cpu_above_idle"])
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"[:300]
         log(f"presence: {result['error']}")
@@ -229,6 +279,14 @@ def markdown(result: dict[str, Any], command: str) -> str:
         for w in result["windows"]:
             if "churn" in w or "typing" in w:
                 lines.append(f"- {w['window']}: typing events {w.get('typing')}, churn {w.get('churn')}")
+            if "writes" in w:
+                per = w["server_cpu_above_idle"] / w["writes_per_second"] * 1000
+                lines.append(f"- {w['window']}: writes {w['writes']}, {per:.1f} ms of server CPU each above idle")
+        if "reaction_to_message_cpu" in result:
+            lines.append(
+                f"- a reaction costs {result['reaction_to_message_cpu']:.2f}x what a new message costs, at "
+                f"{result['tabs']} tabs (the same emit to the room, a larger payload, no new key)"
+            )
         lines.append("")
     lines.append(
         f"Tabs connected: {result.get('connected')} in {result.get('connect_seconds', 0):.0f} s "
