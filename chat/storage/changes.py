@@ -4,7 +4,8 @@ Every change that is stored adds one to the item's ``Version`` and gives it a ne
 same clock as message keys. Only changed items carry ``ChangedAt``, so the sparse index on (room, ChangedAt) holds
 exactly the changes, in the order they were made: catch-up reads it after a floor, as it reads new keys.
 
-A change that would change nothing (a reaction already there, or already gone) fails its condition and bumps
+A change that would change nothing (a reaction already there or already gone, an edit to the same text) fails its
+condition and bumps
 nothing; the item is then read once to tell why (no such message, someone else's, deleted) or to return it as is.
 """
 
@@ -57,8 +58,10 @@ class MessageChanges:
             key,
             author_id=author_id,
             own=True,
+            same_text=text,
             expression=f"SET #text = :text, EditedAt = :edited, {_BUMP}",
-            condition="AuthorId = :me AND attribute_not_exists(Deleted)",
+            # the same text again (a save replayed, or nothing changed in edit mode) is no edit: not "(edited)"
+            condition="AuthorId = :me AND attribute_not_exists(Deleted) AND #text <> :text",
             names={"#text": "Text"},
             values={":text": {"S": text}, ":edited": {"S": iso_time(now)}},
             now=now,
@@ -116,6 +119,7 @@ class MessageChanges:
         author_id: str,
         own: bool,
         deleting: bool = False,
+        same_text: str | None = None,
         expression: str,
         condition: str,
         names: dict[str, str],
@@ -141,13 +145,16 @@ class MessageChanges:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            return Change(self._why_not(room, key, author_id=author_id, own=own, deleting=deleting), changed=False)
+            message = self._why_not(room, key, author_id=author_id, own=own, deleting=deleting, same_text=same_text)
+            return Change(message, changed=False)
         message = from_item(item)
         if message is None:  # the condition holds only for a message item
             raise NotFound("There is no such message.")
         return Change(message, changed=True)
 
-    def _why_not(self, room: str, key: str, *, author_id: str, own: bool, deleting: bool) -> Message:
+    def _why_not(
+        self, room: str, key: str, *, author_id: str, own: bool, deleting: bool, same_text: str | None
+    ) -> Message:
         """The message a change left as it was (it already was so), or the reason the change was refused."""
         item = self._db.client.get_item(
             TableName=self._table,
@@ -163,6 +170,8 @@ class MessageChanges:
             if deleting:  # deleting it again: it is deleted
                 return message
             raise Conflict("This message was deleted.")
+        if same_text is not None and message.text == same_text:  # an edit to the text it has
+            return message
         if own:  # the condition failed on the author or the deletion, and neither holds: a race with a delete
             raise Conflict("This message was changed meanwhile. Try again.")
         return message

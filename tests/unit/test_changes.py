@@ -330,3 +330,22 @@ async def test_the_openapi_schema_documents_the_change_routes_and_their_refusals
     assert set(reaction) == {"put", "delete"}
     for operation in (*message.values(), *reaction.values()):
         assert {"401", "403", "404", "409", "422"} <= set(operation["responses"])
+
+
+async def test_an_edit_to_the_same_text_stores_nothing_and_announces_nothing(memory_service: ChatService) -> None:
+    sink = RecordingSink()
+    memory_service.hub.attach(sink)
+    await show(memory_service.hub, "lobby")
+    session = await memory_service.register("Ann")
+    original = await memory_service.send(session, "hello")
+    for again in ("hello", "  hello \n"):  # the same text once cleaned, as a replayed save sends it
+        same = await memory_service.edit(session, "lobby", original.key, again)
+        assert same == original
+    (shown,) = (await memory_service.history("lobby")).messages
+    assert (shown.version, shown.edited_at, shown.changed_at) == (0, None, None)  # not marked "(edited)"
+    assert sink.of("lobby") == [original]
+    edited = await memory_service.edit(session, "lobby", original.key, "hello!")
+    assert await memory_service.edit(session, "lobby", original.key, "hello!") == edited
+    assert [m.version for m in sink.of("lobby")] == [0, 1]
+    with pytest.raises(Forbidden):  # the same text is still someone else's message
+        await memory_service.edit(await memory_service.register("Bob"), "lobby", original.key, "hello!")
