@@ -5,8 +5,8 @@ same clock as message keys. Only changed items carry ``ChangedAt``, so the spars
 exactly the changes, in the order they were made: catch-up reads it after a floor, as it reads new keys.
 
 A change that would change nothing (a reaction already there or already gone, an edit to the same text) fails its
-condition and bumps
-nothing; the item is then read once to tell why (no such message, someone else's, deleted) or to return it as is.
+condition and bumps nothing; the item is then read once to tell why (no such message, someone else's, deleted) or to
+return it as is.
 """
 
 from __future__ import annotations
