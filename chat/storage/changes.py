@@ -145,8 +145,8 @@ class MessageChanges:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            message = self._why_not(room, key, author_id=author_id, own=own, deleting=deleting, same_text=same_text)
-            return Change(message, changed=False)
+            as_is = self._why_not(room, key, author_id=author_id, own=own, deleting=deleting, same_text=same_text)
+            return Change(as_is, changed=False)
         message = from_item(item)
         if message is None:  # the condition holds only for a message item
             raise NotFound("There is no such message.")
