@@ -325,6 +325,9 @@ def validation_detail(exc: RequestValidationError) -> str:
     parts: list[str] = []
     for error in errors[:_SHOWN_ERRORS]:
         where = ".".join(str(part) for part in error.get("loc", ())[1:])[:40]
+        if error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",):
+            parts.append("This request needs a JSON body.")  # "Field required" would name no field
+            continue
         message = "is not a field of this request" if error.get("type") == "extra_forbidden" else error.get("msg")
         message = str(message or "is not valid")
         parts.append(f"{where}: {message}" if where and error.get("type") != "json_invalid" else message)

@@ -349,3 +349,16 @@ async def test_an_edit_to_the_same_text_stores_nothing_and_announces_nothing(mem
     assert [m.version for m in sink.of("lobby")] == [0, 1]
     with pytest.raises(Forbidden):  # the same text is still someone else's message
         await memory_service.edit(await memory_service.register("Bob"), "lobby", original.key, "hello!")
+
+
+async def test_an_edit_without_a_body_or_with_the_wrong_key_says_what_to_send(client: httpx.AsyncClient) -> None:
+    ann = await join(client, "Ann")
+    key = (await client.post("/api/messages", json={"text": "hi"}, headers=ann)).json()["key"]
+    bare = await client.patch(url(key), headers=ann)
+    assert (bare.status_code, bare.json()) == (422, {"detail": "This request needs a JSON body."})
+    percent = await client.patch(url(key).replace("%23", "%2523"), json={"text": "x"}, headers=ann)  # encoded twice
+    assert (percent.status_code, percent.json()) == (404, {"detail": "There is no such message."})
+    elsewhere = await client.patch(url(key).replace("/lobby/", "/elsewhere/"), json={"text": "x"}, headers=ann)
+    assert elsewhere.status_code == 404
+    (shown,) = (await client.get("/api/messages", headers=ann)).json()["messages"]
+    assert (shown["text"], shown["version"]) == ("hi", 0)
