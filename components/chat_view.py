@@ -229,7 +229,7 @@ class ChatView:
         self._loading = True
         more = True
         try:
-            page = await self._service.history(self.room, before=self.panel.oldest_key)
+            page = await self._service.history(self.room, before=self.panel.load_before)
             self.panel.prepend(self._broadcaster.payloads(page.messages))
             more = page.cursor is not None
         except ChatError as exc:
