@@ -3,6 +3,7 @@ the broadcaster's shared payloads and the API."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +18,7 @@ from chat.models import REACTIONS, Draft, Message
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from chat.storage.schema import CHANGES_INDEX, _keyed_schema, ensure_tables
-from components.broadcast import Broadcaster
+from components.broadcast import _SHARED_PAYLOADS, Broadcaster
 from tests.conftest import api_app
 from tests.recording import RecordingSink, show
 from tests.unit.test_api import join
@@ -362,3 +363,19 @@ async def test_an_edit_without_a_body_or_with_the_wrong_key_says_what_to_send(cl
     assert elsewhere.status_code == 404
     (shown,) = (await client.get("/api/messages", headers=ann)).json()["messages"]
     assert (shown["text"], shown["version"]) == ("hi", 0)
+
+
+async def test_a_new_version_stays_in_the_shared_payloads_as_long_as_a_new_message_would(
+    memory_service: ChatService,
+) -> None:
+    broadcaster = Broadcaster(memory_service.hub, lobby_id="lobby", metrics=Metrics())
+    session = await memory_service.register("Ann")
+    original = await memory_service.send(session, "hello")
+    broadcaster.payloads([original])  # shared first, so the oldest entry
+    others = range(1, _SHARED_PAYLOADS)  # a full cache, with the original its oldest entry
+    broadcaster.payloads(dataclasses.replace(original, key=f"{original.key[:-16]}{n:016x}") for n in others)
+    edited = await memory_service.edit(session, "lobby", original.key, "hello!")
+    broadcaster.payloads([edited])  # the edit reaches the process: the newest entry now
+    broadcaster.payloads([dataclasses.replace(original, key=f"{original.key[:-16]}{'f' * 16}")])  # one is let go
+    (late,) = broadcaster.payloads([original])  # a page read before the edit reached DynamoDB's replicas
+    assert (late["text"], late["version"]) == ("hello!", 1)
