@@ -101,8 +101,6 @@ export default {
   },
   // in the box after joining and after opening another room; not on touch screens, where the keyboard would cover
   // half of the conversation the person came to read
-  // in the box after joining and after opening another room; not on touch screens, where the keyboard would cover
-  // half of the conversation the person came to read
   mounted() {
     if (!window.matchMedia?.("(pointer: coarse)").matches) this.$refs.box.focus();
     // the panel asks: "edit this message" (its menu's Edit, or its answer to an Up arrow here)
