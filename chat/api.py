@@ -267,7 +267,8 @@ def build_router(service: ChatService, *, cookies: SessionCookies, proxies: Trus
     async def react(
         room: RoomId, key: MessageKey, emoji: Emoji, session: Annotated[Session, Depends(current_session)]
     ) -> MessageOut:
-        """Add your reaction, an emoji of the palette, to a message (again: no change)."""
+        """Add your reaction, an emoji of the palette, to a message (again: no change); 409 when it is deleted, or
+        when as many people as one emoji holds (MAX_REACTORS in chat/storage/changes.py) reacted with it already."""
         return _message_out(await service.react(session, room, key, emoji, on=True))
 
     @router.delete("/rooms/{room}/messages/{key}/reactions/{emoji}", responses=changing)

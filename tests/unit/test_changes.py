@@ -379,3 +379,22 @@ async def test_a_new_version_stays_in_the_shared_payloads_as_long_as_a_new_messa
     broadcaster.payloads([dataclasses.replace(original, key=f"{original.key[:-16]}{'f' * 16}")])  # one is let go
     (late,) = broadcaster.payloads([original])  # a page read before the edit reached DynamoDB's replicas
     assert (late["text"], late["version"]) == ("hello!", 1)
+
+
+async def test_a_reaction_holds_a_bounded_number_of_people(
+    store: MessageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every reactor's id travels to every tab with the message: sessions made for it cannot grow it without end
+    monkeypatch.setattr("chat.storage.changes.MAX_REACTORS", 3)
+    original = await stored(store)
+    for reactor in ("a", "b", "c"):
+        await store.changes.react("lobby", original.key, author_id=reactor, emoji=THUMBS, on=True)
+    with pytest.raises(Conflict, match="3 people reacted with 👍 already"):
+        await store.changes.react("lobby", original.key, author_id="d", emoji=THUMBS, on=True)
+    again = await store.changes.react("lobby", original.key, author_id="a", emoji=THUMBS, on=True)
+    assert not again.changed  # one of them, again: no change, no refusal
+    other = await store.changes.react("lobby", original.key, author_id="d", emoji=HEART, on=True)
+    assert other.changed
+    await store.changes.react("lobby", original.key, author_id="a", emoji=THUMBS, on=False)
+    room = await store.changes.react("lobby", original.key, author_id="d", emoji=THUMBS, on=True)
+    assert dict(room.message.reactions)[THUMBS] == ("b", "c", "d")
