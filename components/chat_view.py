@@ -228,15 +228,22 @@ class ChatView:
             return  # one page at a time
         self._loading = True
         more = True
+        ended = False
         try:
-            page = await self._service.history(self.room, before=self.panel.load_before)
+            page = await self._service.older(self._session, self.room, before=self.panel.load_before)
             self.panel.prepend(self._broadcaster.payloads(page.messages))
             more = page.cursor is not None
-        except ChatError as exc:
+        except NotLoggedIn as exc:
+            self._metrics.refused(exc)
+            ended = True
+        except ChatError as exc:  # a rate limit too: the button is offered again
+            self._metrics.refused(exc)
             ui.notify(exc.message, type="warning")
         finally:
             self._loading = False
             self.panel.set_more(more)
+        if ended:
+            await self._session_ended_async()
 
     # -- writing ---------------------------------------------------------------------------------------
     async def _send(self, text: str, nonce: str) -> None:
