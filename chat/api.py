@@ -280,7 +280,8 @@ def build_router(service: ChatService, *, cookies: SessionCookies, proxies: Trus
     async def react(
         room: RoomId, key: MessageKey, emoji: Emoji, session: Annotated[Session, Depends(current_session)]
     ) -> MessageOut:
-        """Add your reaction, an emoji of the palette, to a message (again: no change)."""
+        """Add your reaction, an emoji of the palette, to a message (again: no change); 409 when it is deleted, or
+        when as many people as one emoji holds (MAX_REACTORS in chat/storage/changes.py) reacted with it already."""
         return _message_out(await service.react(session, room, key, emoji, on=True))
 
     @router.delete("/rooms/{room}/messages/{key}/reactions/{emoji}", responses=changing)
@@ -351,6 +352,9 @@ def validation_detail(exc: RequestValidationError) -> str:
     parts: list[str] = []
     for error in errors[:_SHOWN_ERRORS]:
         where = ".".join(str(part) for part in error.get("loc", ())[1:])[:40]
+        if error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",):
+            parts.append("This request needs a JSON body.")  # "Field required" would name no field
+            continue
         message = "is not a field of this request" if error.get("type") == "extra_forbidden" else error.get("msg")
         message = str(message or "is not valid")
         parts.append(f"{where}: {message}" if where and error.get("type") != "json_invalid" else message)

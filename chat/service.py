@@ -300,6 +300,13 @@ class ChatService:
         await self.room(room)
         return await self._messages.page(room, limit=size, before=before)
 
+    async def older(self, session: Session, room: str, *, before: str | None) -> Page:
+        """history for a tab's Load more: a live session, and its reads limited as its posts are (every page is a
+        DynamoDB query, and a hand-made client can ask for them without pause)."""
+        live = await self._live(session)
+        await self._limiter.take([("read:" + session_digest(live.token), self._session_rate)])
+        return await self.history(room, before=before)
+
     async def since(self, room: str, key: str | None) -> list[Message]:
         """What a reader of ``room`` whose newest message is ``key`` may have missed (from a little before it: the
         reader drops what it has), from this process's memory when it reaches back that far."""

@@ -151,6 +151,8 @@ class Broadcaster:
             # a higher version replaces the key's dict (views holding the old one keep it): never serve a stale one
             if data is None or data["version"] < message.version:
                 data = shared[message.key] = markdown.payload(message)  # rendered here, once per process and version
+                # kept as long as a new message would be: let go first, a stale copy read late would take its place
+                shared.move_to_end(message.key)
                 if len(shared) > _SHARED_PAYLOADS:
                     shared.popitem(last=False)
             out.append(data)

@@ -77,6 +77,9 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         self._keys: list[str] = []
         self._items: dict[str, dict[str, Any]] = {}
         self._more = False
+        # the oldest key Load more brought, once the model let it go: where the next Load more reads from, until
+        # anything else reaches the tab
+        self._loaded_from: str | None = None
         self._room_names = [r["name"] for r in rooms]
         self._props["name"] = name
         self._props["me"] = me
@@ -99,6 +102,14 @@ class ChatPanel(ui.element, component="chat_panel.js"):
     @property
     def oldest_key(self) -> str | None:
         return next((k for k in self._keys if self._items[k].get("status") is None), None)
+
+    @property
+    def load_before(self) -> str | None:
+        """Where Load more reads older messages from: the oldest the tab holds, which the model may have let go."""
+        oldest = self.oldest_key
+        if self._loaded_from is None:
+            return oldest
+        return self._loaded_from if oldest is None else min(oldest, self._loaded_from)
 
     @property
     def newest_key(self) -> str | None:
@@ -137,6 +148,10 @@ class ChatPanel(ui.element, component="chat_panel.js"):
                 bisect.insort(self._keys, key)
             self._items[key] = data
             changed.append(data)
+        if changed:
+            # the browser may have trimmed its own list to its newest (see add in chat_panel.js): Load more reads
+            # from the model's oldest again, which at worst brings some that the browser drops as held
+            self._loaded_from = None
         return changed
 
     def _trim(self) -> bool:
@@ -154,6 +169,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         """
         self._keys.clear()
         self._items.clear()
+        self._loaded_from = None
         self._merge(payload)
         self._props["messages"] = tuple(self._items[k] for k in self._keys)
         self._more = self._props["more"] = more
@@ -215,7 +231,15 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         self._props["typing"] = tuple(typists)
 
     def prepend(self, payload: list[dict[str, Any]]) -> None:
-        """Insert older messages above, keeping the reader's place (the dicts are shared, as for show)."""
+        """Insert older messages above, keeping the reader's place (the dicts are shared, as for show).
+
+        The browser keeps them; the model keeps its newest ``limit`` only, as accept does, so that a tab that loads a
+        long room's whole history does not hold all of it here too (a returning tab's join then misses changes to
+        messages older than that, until the next page load).
+        """
         changed = self._merge(payload)
         if changed:
             self.run_method("prepend", changed)
+        if len(self._keys) > self._limit:
+            self._loaded_from = self.load_before
+            self._trim()

@@ -11,7 +11,7 @@ from typing import Any
 from nicegui import background_tasks, ui
 from nicegui.events import GenericEventArguments
 
-from chat.errors import ChatError, NotLoggedIn, Unavailable
+from chat.errors import ChatError, InvalidInput, NotLoggedIn, Unavailable
 from chat.hub import floor_before
 from chat.metrics import Metrics
 from chat.models import REACTIONS, Draft, Message, Session, is_message_key, session_digest
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # while a view shows new messages, its session's read marker moves at most this often (and when it closes)
 READ_MARK_SECONDS = 5.0
+# the reader's messages not stored yet (sending, or failed and waiting for Retry) that one view holds: a client that
+# sends faster than the store takes, or while it cannot be reached, is refused past this, not remembered without end
+MAX_UNSENT = 20
 
 
 async def room_list(service: ChatService, session: Session, shown: Room) -> tuple[list[Room], dict[str, int]]:
@@ -81,6 +84,7 @@ class ChatView:
         # the reader's messages not stored yet, by provisional key: "~" sorts after every stored key, and the
         # counter keeps them in the order they were typed until the server gives each its place
         self._pending: dict[str, Draft] = {}
+        self._failed: set[str] = set()  # those of them not being posted: Retry posts them again, once each
         self._typed = 0
         # one post at a time, in the order typed: the server gives each its time when it stores it
         self._posting = asyncio.Lock()
@@ -234,15 +238,22 @@ class ChatView:
             return  # one page at a time
         self._loading = True
         more = True
+        ended = False
         try:
-            page = await self._service.history(self.room, before=self.panel.oldest_key)
+            page = await self._service.older(self._session, self.room, before=self.panel.load_before)
             self.panel.prepend(self._broadcaster.payloads(page.messages))
             more = page.cursor is not None
-        except ChatError as exc:
+        except NotLoggedIn as exc:
+            self._metrics.refused(exc)
+            ended = True
+        except ChatError as exc:  # a rate limit too: the button is offered again
+            self._metrics.refused(exc)
             ui.notify(exc.message, type="warning")
         finally:
             self._loading = False
             self.panel.set_more(more)
+        if ended:
+            await self._session_ended_async()
 
     # -- writing ---------------------------------------------------------------------------------------
     async def _typing(self) -> None:
@@ -254,6 +265,10 @@ class ChatView:
     async def _send(self, text: str, nonce: str) -> None:
         # InvalidText: refused, the box gets it back
         draft = self._service.prepare(self._session, text, room=self.room, nonce=nonce)
+        if len(self._pending) >= MAX_UNSENT:
+            raise InvalidInput(
+                f"{MAX_UNSENT} of your messages are not sent yet. Send them again or wait before you write more."
+            )
         self._typed += 1
         key = f"~{self._typed:09d}.{draft.nonce}"
         self._pending[key] = draft
@@ -262,7 +277,8 @@ class ChatView:
 
     def _retry(self, key: str) -> None:
         draft = self._pending.get(key)
-        if draft is not None:
+        if draft is not None and key in self._failed:  # a message being posted is not posted twice at once
+            self._failed.discard(key)
             self.panel.set_pending(key, draft, "pending")
             background_tasks.create(self._post(key, draft), name="retry message")
 
@@ -279,6 +295,7 @@ class ChatView:
             return
         except ChatError as exc:
             self._metrics.refused(exc)
+            self._failed.add(key)
             self.panel.set_pending(key, draft, "failed", exc.message)
             return
         self._pending.pop(key, None)

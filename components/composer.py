@@ -62,6 +62,9 @@ class Composer(ui.element, component="composer.js"):
         if not isinstance(text, str) or not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
             log.debug("dropped a malformed send event")  # only a hand-made client sends one: no log flood
             return
+        if len(text) > self._props["maxlength"]:
+            log.debug("dropped a send event longer than the box allows")  # not echoed back to its sender either
+            return
         if not text.strip():
             return  # the browser sends no blank text; a client that does gets nothing either
         try:

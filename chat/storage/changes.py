@@ -4,8 +4,9 @@ Every change that is stored adds one to the item's ``Version`` and gives it a ne
 same clock as message keys. Only changed items carry ``ChangedAt``, so the sparse index on (room, ChangedAt) holds
 exactly the changes, in the order they were made: catch-up reads it after a floor, as it reads new keys.
 
-A change that would change nothing (a reaction already there, or already gone) fails its condition and bumps
-nothing; the item is then read once to tell why (no such message, someone else's, deleted) or to return it as is.
+A change that would change nothing (a reaction already there or already gone, an edit to the same text) fails its
+condition and bumps nothing; the item is then read once to tell why (no such message, someone else's, deleted) or to
+return it as is.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from .schema import CHANGES_INDEX
 # an item that is a live message: not a nonce record (no AuthorId), not a tombstone
 _IS_MESSAGE = "attribute_exists(AuthorId) AND attribute_not_exists(MovedTo)"
 _BUMP = "Version = if_not_exists(Version, :zero) + :one, ChangedAt = :changed"
+# the people one emoji of one message holds: each one's id travels with the message to every tab that shows it, and
+# reactions outlive the sessions that made them, so sessions made for it could grow it to DynamoDB's item limit
+MAX_REACTORS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,10 @@ class MessageChanges:
             key,
             author_id=author_id,
             own=True,
+            same_text=text,
             expression=f"SET #text = :text, EditedAt = :edited, {_BUMP}",
-            condition="AuthorId = :me AND attribute_not_exists(Deleted)",
+            # the same text again (a save replayed, or nothing changed in edit mode) is no edit: not "(edited)"
+            condition="AuthorId = :me AND attribute_not_exists(Deleted) AND #text <> :text",
             names={"#text": "Text"},
             values={":text": {"S": text}, ":edited": {"S": iso_time(now)}},
             now=now,
@@ -92,16 +98,22 @@ class MessageChanges:
         return await self._db.run(self._react, room, key, author_id, emoji, on)
 
     def _react(self, room: str, key: str, author_id: str, emoji: str, on: bool) -> Change:
-        action, test = ("ADD", "NOT contains(#set, :me)") if on else ("DELETE", "contains(#set, :me)")
+        values: dict[str, dict[str, Any]] = {":mine": {"SS": [author_id]}}
+        if on:
+            action, test = "ADD", "NOT contains(#set, :me) AND (attribute_not_exists(#set) OR size(#set) < :most)"
+            values[":most"] = {"N": str(MAX_REACTORS)}
+        else:
+            action, test = "DELETE", "contains(#set, :me)"
         return self._update(
             room,
             key,
             author_id=author_id,
             own=False,
+            adding=emoji if on else None,
             expression=f"{action} #set :mine SET {_BUMP}",
             condition=f"attribute_not_exists(Deleted) AND {test}",
             names={"#set": REACTION_ATTRIBUTES[emoji]},
-            values={":mine": {"SS": [author_id]}},
+            values=values,
             now=self._now(),
         )
 
@@ -116,6 +128,8 @@ class MessageChanges:
         author_id: str,
         own: bool,
         deleting: bool = False,
+        same_text: str | None = None,
+        adding: str | None = None,
         expression: str,
         condition: str,
         names: dict[str, str],
@@ -141,13 +155,26 @@ class MessageChanges:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            return Change(self._why_not(room, key, author_id=author_id, own=own, deleting=deleting), changed=False)
+            as_is = self._why_not(
+                room, key, author_id=author_id, own=own, deleting=deleting, same_text=same_text, adding=adding
+            )
+            return Change(as_is, changed=False)
         message = from_item(item)
         if message is None:  # the condition holds only for a message item
             raise NotFound("There is no such message.")
         return Change(message, changed=True)
 
-    def _why_not(self, room: str, key: str, *, author_id: str, own: bool, deleting: bool) -> Message:
+    def _why_not(
+        self,
+        room: str,
+        key: str,
+        *,
+        author_id: str,
+        own: bool,
+        deleting: bool,
+        same_text: str | None,
+        adding: str | None,
+    ) -> Message:
         """The message a change left as it was (it already was so), or the reason the change was refused."""
         item = self._db.client.get_item(
             TableName=self._table,
@@ -163,6 +190,12 @@ class MessageChanges:
             if deleting:  # deleting it again: it is deleted
                 return message
             raise Conflict("This message was deleted.")
+        if same_text is not None and message.text == same_text:  # an edit to the text it has
+            return message
+        if adding is not None:
+            reactors = dict(message.reactions).get(adding, ())
+            if author_id not in reactors and len(reactors) >= MAX_REACTORS:
+                raise Conflict(f"{len(reactors):,} people reacted with {adding} already. Pick another reaction.")
         if own:  # the condition failed on the author or the deletion, and neither holds: a race with a delete
             raise Conflict("This message was changed meanwhile. Try again.")
         return message

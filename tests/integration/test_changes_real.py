@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from chat.errors import Conflict
 from chat.models import REACTIONS, Draft
 from chat.storage import Dynamo, MessageStore, TableNames, ensure_tables
 from chat.storage.schema import CHANGES_INDEX, _keyed_schema
@@ -44,6 +45,21 @@ async def test_concurrent_reactions_of_many_people_are_all_kept_and_each_counted
     (shown,) = (await store.page("lobby", limit=5)).messages
     assert shown.reactions == ((REACTIONS[0], tuple(sorted(people))),)
     assert shown.version == len(people)
+
+
+async def test_an_edit_to_the_same_text_and_a_full_reaction_change_nothing(
+    dynamo: Dynamo, real_tables: TableNames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chat.storage.changes.MAX_REACTORS", 2)
+    store = MessageStore(db=dynamo, tables=real_tables)
+    message = await store.put(Draft(room="lobby", author="Ann", author_id="ann", text="same", nonce="nonce-same"))
+    assert not (await store.changes.edit("lobby", message.key, author_id="ann", text="same")).changed
+    for person in ("p1", "p2"):
+        await store.changes.react("lobby", message.key, author_id=person, emoji=REACTIONS[0], on=True)
+    with pytest.raises(Conflict, match="2 people reacted"):
+        await store.changes.react("lobby", message.key, author_id="p3", emoji=REACTIONS[0], on=True)
+    (shown,) = (await store.page("lobby", limit=5)).messages
+    assert (shown.version, shown.edited_at, shown.reactions) == (2, None, ((REACTIONS[0], ("p1", "p2")),))
 
 
 async def test_ensure_tables_adds_the_index_to_an_existing_messages_table_and_old_items_read_fine(

@@ -3,6 +3,7 @@ the broadcaster's shared payloads and the API."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +18,7 @@ from chat.models import REACTIONS, Draft, Message
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from chat.storage.schema import CHANGES_INDEX, _keyed_schema, ensure_tables
-from components.broadcast import Broadcaster
+from components.broadcast import _SHARED_PAYLOADS, Broadcaster
 from tests.conftest import api_app
 from tests.recording import RecordingSink, show
 from tests.unit.test_api import join
@@ -330,3 +331,70 @@ async def test_the_openapi_schema_documents_the_change_routes_and_their_refusals
     assert set(reaction) == {"put", "delete"}
     for operation in (*message.values(), *reaction.values()):
         assert {"401", "403", "404", "409", "422"} <= set(operation["responses"])
+
+
+async def test_an_edit_to_the_same_text_stores_nothing_and_announces_nothing(memory_service: ChatService) -> None:
+    sink = RecordingSink()
+    memory_service.hub.attach(sink)
+    await show(memory_service.hub, "lobby")
+    session = await memory_service.register("Ann")
+    original = await memory_service.send(session, "hello")
+    for again in ("hello", "  hello \n"):  # the same text once cleaned, as a replayed save sends it
+        same = await memory_service.edit(session, "lobby", original.key, again)
+        assert same == original
+    (shown,) = (await memory_service.history("lobby")).messages
+    assert (shown.version, shown.edited_at, shown.changed_at) == (0, None, None)  # not marked "(edited)"
+    assert sink.of("lobby") == [original]
+    edited = await memory_service.edit(session, "lobby", original.key, "hello!")
+    assert await memory_service.edit(session, "lobby", original.key, "hello!") == edited
+    assert [m.version for m in sink.of("lobby")] == [0, 1]
+    with pytest.raises(Forbidden):  # the same text is still someone else's message
+        await memory_service.edit(await memory_service.register("Bob"), "lobby", original.key, "hello!")
+
+
+async def test_an_edit_without_a_body_or_with_the_wrong_key_says_what_to_send(client: httpx.AsyncClient) -> None:
+    ann = await join(client, "Ann")
+    key = (await client.post("/api/messages", json={"text": "hi"}, headers=ann)).json()["key"]
+    bare = await client.patch(url(key), headers=ann)
+    assert (bare.status_code, bare.json()) == (422, {"detail": "This request needs a JSON body."})
+    percent = await client.patch(url(key).replace("%23", "%2523"), json={"text": "x"}, headers=ann)  # encoded twice
+    assert (percent.status_code, percent.json()) == (404, {"detail": "There is no such message."})
+    elsewhere = await client.patch(url(key).replace("/lobby/", "/elsewhere/"), json={"text": "x"}, headers=ann)
+    assert elsewhere.status_code == 404
+    (shown,) = (await client.get("/api/messages", headers=ann)).json()["messages"]
+    assert (shown["text"], shown["version"]) == ("hi", 0)
+
+
+async def test_a_new_version_stays_in_the_shared_payloads_as_long_as_a_new_message_would(
+    memory_service: ChatService,
+) -> None:
+    broadcaster = Broadcaster(memory_service.hub, lobby_id="lobby", metrics=Metrics())
+    session = await memory_service.register("Ann")
+    original = await memory_service.send(session, "hello")
+    broadcaster.payloads([original])  # shared first, so the oldest entry
+    others = range(1, _SHARED_PAYLOADS)  # a full cache, with the original its oldest entry
+    broadcaster.payloads(dataclasses.replace(original, key=f"{original.key[:-16]}{n:016x}") for n in others)
+    edited = await memory_service.edit(session, "lobby", original.key, "hello!")
+    broadcaster.payloads([edited])  # the edit reaches the process: the newest entry now
+    broadcaster.payloads([dataclasses.replace(original, key=f"{original.key[:-16]}{'f' * 16}")])  # one is let go
+    (late,) = broadcaster.payloads([original])  # a page read before the edit reached DynamoDB's replicas
+    assert (late["text"], late["version"]) == ("hello!", 1)
+
+
+async def test_a_reaction_holds_a_bounded_number_of_people(
+    store: MessageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every reactor's id travels to every tab with the message: sessions made for it cannot grow it without end
+    monkeypatch.setattr("chat.storage.changes.MAX_REACTORS", 3)
+    original = await stored(store)
+    for reactor in ("a", "b", "c"):
+        await store.changes.react("lobby", original.key, author_id=reactor, emoji=THUMBS, on=True)
+    with pytest.raises(Conflict, match="3 people reacted with 👍 already"):
+        await store.changes.react("lobby", original.key, author_id="d", emoji=THUMBS, on=True)
+    again = await store.changes.react("lobby", original.key, author_id="a", emoji=THUMBS, on=True)
+    assert not again.changed  # one of them, again: no change, no refusal
+    other = await store.changes.react("lobby", original.key, author_id="d", emoji=HEART, on=True)
+    assert other.changed
+    await store.changes.react("lobby", original.key, author_id="a", emoji=THUMBS, on=False)
+    room = await store.changes.react("lobby", original.key, author_id="d", emoji=THUMBS, on=True)
+    assert dict(room.message.reactions)[THUMBS] == ("b", "c", "d")

@@ -227,3 +227,24 @@ async def test_one_key_from_the_future_does_not_blind_catch_up(
     await memory_service.hub.catch_up("lobby")
     assert sink.of("lobby")[1:] == missed
     assert await memory_service.since("lobby", "2099-01-01T00:00:00.000Z#0123456789abcdef") == [*missed, got[0]]
+
+
+async def test_older_pages_for_a_tab_are_limited_per_session_as_posts_are(
+    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
+) -> None:
+    # Load more reads DynamoDB for every click: a client that clicks without end is slowed as a sender is
+    service = make_service(
+        memory_db,
+        tables,
+        Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY),
+        rate_per_second=0.01,
+        rate_burst=3,
+    )
+    kim, ann = await service.register("Kim"), await service.register("Ann")
+    for _ in range(3):
+        assert (await service.older(kim, "lobby", before=None)).messages == []
+    with pytest.raises(RateLimited):
+        await service.older(kim, "lobby", before=None)
+    await service.older(ann, "lobby", before=None)  # another session reads on
+    with pytest.raises(InvalidInput):
+        await service.older(ann, "lobby", before="not a key")

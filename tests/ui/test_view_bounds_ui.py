@@ -1,0 +1,56 @@
+"""How much a chat view holds on the server for its tab, whatever the tab asks for."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from chat.settings import Settings
+from components.chat_panel import ChatPanel
+
+from .conftest import ChatApp, join
+from .test_chat_ui import _assert_equal, eventually, send
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, view_max_messages=10)  # the model this module's tabs hold
+
+
+async def test_load_more_to_the_start_of_a_long_room_keeps_the_view_model_bounded(
+    chat_app: ChatApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = chat_app.service
+    writer = await service.register("Writer")
+    texts = [f"old {i}" for i in range(40)]
+    for text in texts:
+        await service.send(writer, text)
+    reader = chat_app.new_user()
+    await join(reader, "Reader")
+    (panel,) = reader.find(ChatPanel).elements
+    assert isinstance(panel, ChatPanel)
+    limit = panel._limit
+    sent: list[str] = [panel.item(k)["text"] for k in panel.keys]  # type: ignore[index]
+    real = panel.run_method
+
+    def record(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "prepend":
+            sent[:0] = [m["text"] for m in args[0]]
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(panel, "run_method", record)
+    pages = 0
+    while panel.more:  # a client that clicks Load more for as long as it is offered
+        assert pages < 20, "Load more never reached the start"
+        loaded = len(sent)
+        reader.find(marker="messages").trigger("load_more")
+        await eventually(lambda: _assert_equal(len(sent) > loaded or not panel.more, True))  # noqa: B023
+        pages += 1
+        assert len(panel.keys) <= limit  # what the server holds for the tab stays within its limit
+    assert sent == texts  # every page once, in order, up to the start
+    await send(reader, "new")  # the newest messages are still the ones the model follows
+    await eventually(lambda: _assert_equal(panel.item(panel.keys[-1])["text"], "new"))  # type: ignore[index]
+    # the browser may trim its list to its newest when news reaches it: Load more reads on from what both hold
+    assert panel.load_before == panel.oldest_key
