@@ -25,6 +25,12 @@ from .login import login_form
 
 log = logging.getLogger(__name__)
 
+# how long a page may take to read what it shows (session, room list, history) before NiceGUI gives up on it. Its
+# default of 3 s is exceeded in a reconnect storm (a process restarted and its tabs reload on the survivors), and
+# then the tab gets NiceGUI's "took longer than the response_timeout" page for good; storage that does not answer
+# ends in our own message instead, once one DynamoDB call's timeouts and retries (about 16 s) run out
+PAGE_BUILD_SECONDS = 30.0
+
 
 def _cookie_call(method: str, *, token: str | None = None, name: str | None = None) -> str:
     """Script for the browser: ask the API to set (POST) or clear (DELETE) its sign-in cookie; yields the status.
@@ -60,11 +66,11 @@ def chat_page(
 ) -> None:
     """Serve the lobby at ``/`` and every room at ``/r/<room>``; ``view_limit`` is how many messages one tab holds."""
 
-    @ui.page("/")
+    @ui.page("/", response_timeout=PAGE_BUILD_SECONDS)
     async def lobby(request: Request) -> None:
         await room_page(request, service.lobby.id)
 
-    @ui.page("/r/{path_id}")
+    @ui.page("/r/{path_id}", response_timeout=PAGE_BUILD_SECONDS)
     async def room(request: Request, path_id: str) -> RedirectResponse | None:
         canonical = room_id(path_id)  # /r/General is the room "general", /r/lobby the lobby at /
         if canonical != path_id or canonical == service.lobby.id:

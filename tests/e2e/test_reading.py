@@ -22,6 +22,7 @@ from chat.models import Draft
 from chat.storage import TableNames
 from chat.storage.client import Dynamo
 from chat.storage.messages import MessageStore
+from tests.helpers import wait_until
 
 from .chat_page import (
     Api,
@@ -331,7 +332,8 @@ def test_language_focus_growing_box_and_counter(api: Api, person: Callable[[], P
     # the box grows with its text, up to 40% of the window, then scrolls
     one_line = box.evaluate("el => el.getBoundingClientRect().height")
     box.fill("line\n" * 3)
-    assert box.evaluate("el => el.getBoundingClientRect().height") > one_line
+    # the box takes its new height a frame after the text: wait for it, not a fixed time
+    wait_until(lambda: box.evaluate("el => el.getBoundingClientRect().height") > one_line, timeout=5, what="growth")
     box.fill("line\n" * 60)
     settle(reader)
     window = reader.viewport_size

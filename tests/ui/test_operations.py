@@ -7,6 +7,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from chat.cookies import COOKIE_NAME, SessionCookies
 from chat.metrics import Metrics
 from chat.models import Draft, Message
 from chat.settings import Settings
+from chat.storage import Page
 
 from .conftest import ChatApp, join
 from .test_chat_ui import eventually, send
@@ -175,3 +177,23 @@ async def test_a_post_under_way_when_the_process_stops_is_stored_not_cancelled(
     await asyncio.wait_for(stopping, 5)
     page = await chat_app.service.history("lobby")
     assert [m.text for m in page.messages] == ["sent just before the stop"]
+
+
+async def test_a_page_that_waits_on_slow_storage_still_shows_the_chat_not_an_error_page(
+    chat_app: ChatApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a reconnect storm (a process restarted, its tabs reloading on the survivor) a page can take seconds to
+    read its history; it must then come late, never as NiceGUI's "took longer than the response_timeout" page."""
+    alice = chat_app.new_user()
+    await join(alice, "Alice")
+    await send(alice, "still here")
+    store = chat_app.runtime.service.messages
+    page = store.page
+
+    async def slow_page(*args: Any, **kwargs: Any) -> Page:
+        await asyncio.sleep(4.0)  # longer than NiceGUI's default of 3 s to build a page
+        return await page(*args, **kwargs)
+
+    monkeypatch.setattr(store, "page", slow_page)
+    await alice.open("/")  # a reload of the signed-in tab
+    await alice.should_see("Alice: still here", retries=20)
