@@ -104,6 +104,13 @@ class _Worker:
             "presence_tabs": sum(1 for tab in self.tabs if tab.dropped_at is None and tab.presence),
         }
 
+    def collect(self) -> dict[str, Any]:
+        return {
+            "seen": [dict(tab.seen) for tab in self.tabs],
+            "dropped_at": [tab.dropped_at for tab in self.tabs if tab.dropped_at is not None],
+            "live": self.live(),
+        }
+
     async def churn(self, order: ChurnOrder) -> dict[str, Any]:
         """Close the oldest tab and open a new one, ``order.rate`` times a second for ``order.seconds``: people
         arriving and leaving, each change on time however long a page takes to load."""
