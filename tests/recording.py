@@ -54,27 +54,15 @@ class RecordingBus:
         return coroutine
 
 
-class RecordingSink:
-    """The hub's sink (the broadcaster in the product): everything handed over, in order."""
+class ActivityRecorder:
+    """What the activity channel brings a hub's sink, recorded as it comes: room activity, read markers, new rooms
+    and ended sessions."""
 
     def __init__(self) -> None:
-        self.batches: list[tuple[str, list[Message]]] = []
         self.activity: list[dict[str, tuple[str, int]]] = []
         self.reads: list[tuple[str, str, str]] = []
         self.rooms: list[Room] = []
-        self.ended: list[str] = []
-
-    @property
-    def messages(self) -> list[tuple[str, list[str]]]:
-        """Each batch as (room, texts)."""
-        return [(room, [m.text for m in batch]) for room, batch in self.batches]
-
-    def of(self, room: str) -> list[Message]:
-        """Every message of ``room`` handed over, in the order handed."""
-        return [m for r, batch in self.batches if r == room for m in batch]
-
-    def on_messages(self, room: str, messages: list[Message]) -> None:
-        self.batches.append((room, list(messages)))
+        self.ended: list[str] = []  # digests of ended sessions
 
     def on_activity(self, rooms: dict[str, tuple[str, int]]) -> None:
         self.activity.append(dict(rooms))
@@ -87,6 +75,26 @@ class RecordingSink:
 
     def on_session_end(self, digest: str) -> None:
         self.ended.append(digest)
+
+
+class RecordingSink(ActivityRecorder):
+    """The hub's sink (the broadcaster in the product): everything handed over, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[str, list[Message]]] = []
+
+    @property
+    def messages(self) -> list[tuple[str, list[str]]]:
+        """Each batch as (room, texts)."""
+        return [(room, [m.text for m in batch]) for room, batch in self.batches]
+
+    def of(self, room: str) -> list[Message]:
+        """Every message of ``room`` handed over, in the order handed."""
+        return [m for r, batch in self.batches if r == room for m in batch]
+
+    def on_messages(self, room: str, messages: list[Message]) -> None:
+        self.batches.append((room, list(messages)))
 
 
 async def show(hub: Hub, room: str, *, timeout: float = 3.0) -> None:
