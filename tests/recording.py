@@ -54,35 +54,15 @@ class RecordingBus:
         return coroutine
 
 
-class ActivityRecorder:
-    """What the activity channel brings a hub's sink, recorded as it comes: room activity, read markers, new rooms
-    and ended sessions."""
-
-    def __init__(self) -> None:
-        self.activity: list[dict[str, tuple[str, int]]] = []
-        self.reads: list[tuple[str, str, str]] = []
-        self.rooms: list[Room] = []
-        self.ended: list[str] = []  # digests of ended sessions
-
-    def on_activity(self, rooms: dict[str, tuple[str, int]]) -> None:
-        self.activity.append(dict(rooms))
-
-    def on_read(self, reader: str, room: str, key: str) -> None:
-        self.reads.append((reader, room, key))
-
-    def on_room(self, room: Room) -> None:
-        self.rooms.append(room)
-
-    def on_session_end(self, digest: str) -> None:
-        self.ended.append(digest)
-
-
-class RecordingSink(ActivityRecorder):
+class RecordingSink:
     """The hub's sink (the broadcaster in the product): everything handed over, in order."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.batches: list[tuple[str, list[Message]]] = []
+        self.activity: list[dict[str, tuple[str, int]]] = []
+        self.reads: list[tuple[str, str, str]] = []
+        self.rooms: list[Room] = []
+        self.ended: list[str] = []
 
     @property
     def messages(self) -> list[tuple[str, list[str]]]:
@@ -95,6 +75,18 @@ class RecordingSink(ActivityRecorder):
 
     def on_messages(self, room: str, messages: list[Message]) -> None:
         self.batches.append((room, list(messages)))
+
+    def on_activity(self, rooms: dict[str, tuple[str, int]]) -> None:
+        self.activity.append(dict(rooms))
+
+    def on_read(self, reader: str, room: str, key: str) -> None:
+        self.reads.append((reader, room, key))
+
+    def on_room(self, room: Room) -> None:
+        self.rooms.append(room)
+
+    def on_session_end(self, digest: str) -> None:
+        self.ended.append(digest)
 
 
 async def show(hub: Hub, room: str, *, timeout: float = 3.0) -> None:

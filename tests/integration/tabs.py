@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from chat.hub import Hub
 from chat.models import Message
-from tests.recording import ActivityRecorder
+from chat.rooms import Room
 
 from .tally import View
 
 
-class Tabs(ActivityRecorder):
+class Tabs:
     """Every tab of one process, by room; the hub's sink."""
 
     def __init__(self, hub: Hub, *, process: str) -> None:
-        super().__init__()
         self._hub = hub
         self._process = process
         self._by_room: dict[str, list[View]] = {}
+        self.activity: list[dict[str, tuple[str, int]]] = []
+        self.reads: list[tuple[str, str, str]] = []
+        self.rooms: list[Room] = []
+        self.ended: list[str] = []  # digests of ended sessions
         self.misplaced: list[tuple[str, Message]] = []  # (room, message of another room handed to its tabs)
         hub.attach(self)
 
@@ -51,3 +54,15 @@ class Tabs(ActivityRecorder):
         self.misplaced += [(room, m) for m in messages if m.room != room]
         for view in self._by_room.get(room, ()):
             view(messages)
+
+    def on_activity(self, rooms: dict[str, tuple[str, int]]) -> None:
+        self.activity.append(dict(rooms))
+
+    def on_read(self, reader: str, room: str, key: str) -> None:
+        self.reads.append((reader, room, key))
+
+    def on_room(self, room: Room) -> None:
+        self.rooms.append(room)
+
+    def on_session_end(self, digest: str) -> None:
+        self.ended.append(digest)
