@@ -155,7 +155,7 @@ class ChatService:
         await self._users.claim(session)
         log.info("session started for author %s", session.author_id)
         # rooms the session never opened count as read up to now: what is new since joining is unread
-        joined = f"{key_prefix(self.hub.now())}#{'0' * 16}"
+        joined = self.key_now()
         self.reads.mark(session.author_id, _SINCE_JOINING, joined, expires_at=session.expires_at)
         try:
             # written now, not with the next batch: a page of this session may open on another process at once
@@ -346,6 +346,11 @@ class ChatService:
         """The session has seen ``room`` up to ``key``: every tab of it clears the room's unread count."""
         if is_message_key(key):
             self.reads.mark(session.author_id, room, key, expires_at=session.expires_at)
+
+    def key_now(self) -> str:
+        """A key just before any message stored from now on (by this process's clock): what unread counts and
+        markers are as of."""
+        return f"{key_prefix(self.hub.now())}#{'0' * 16}"
 
     async def unread(self, session: Session, rooms: list[Room]) -> dict[str, int]:
         """How many messages of each room the session has not seen, up to UNREAD_CAP; rooms with none are left out.

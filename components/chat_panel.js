@@ -157,6 +157,7 @@ export default {
     room: Object,
     rooms: Array,
     unread: Object,
+    counted: String,
     reactions: Array,
     online: Object,
     typing: Array,
@@ -168,6 +169,7 @@ export default {
       loading: false,
       roomList: [...(this.rooms || [])],
       counts: { ...(this.unread || {}) },
+      countedUpTo: this.counted || "", // activity about messages up to this key is in the counts already
       // per room: the newest key heard of, and how far this session has read (from other tabs)
       heard: {},
       readUpTo: {},
@@ -389,6 +391,7 @@ export default {
         if (roomId === this.room.id) continue;
         if (newest > (this.heard[roomId] || "")) this.heard[roomId] = newest;
         if (newest <= (this.readUpTo[roomId] || "")) continue; // read in another tab already
+        if (newest <= this.countedUpTo) continue; // heard late (activity is coalesced): counted by the server
         this.counts[roomId] = (this.counts[roomId] || 0) + count;
       }
     },
@@ -398,9 +401,10 @@ export default {
       if (key >= (this.heard[roomId] || "")) this.counts[roomId] = 0;
     },
     // the room list as the server has it now (after this tab was away): it replaces what this tab counted
-    setRooms(rooms, unread) {
+    setRooms(rooms, unread, counted) {
       this.roomList = rooms;
       this.counts = { ...unread };
+      this.countedUpTo = counted;
     },
     addRoom(room) {
       if (this.roomList.some((r) => r.id === room.id)) return;

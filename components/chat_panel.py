@@ -59,7 +59,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
     Events: ``load_more``, ``logout``, ``retry`` (with the key of a failed message of the reader's),
     ``create_room`` (with the name typed), ``delete`` (a key) and ``react`` (``{key, emoji, on}``). ``room`` and
     ``rooms`` are rooms as ``Room.to_json`` makes them;
-    ``unread`` counts by room id.
+    ``unread`` counts by room id, counted up to the key ``counted``.
     """
 
     def __init__(
@@ -71,6 +71,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         room: dict[str, str],
         rooms: list[dict[str, str]],
         unread: dict[str, int],
+        counted: str,
     ) -> None:
         super().__init__()
         self._limit = limit
@@ -87,6 +88,7 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         self._props["room"] = room
         self._props["rooms"] = rooms
         self._props["unread"] = unread
+        self._props["counted"] = counted
         self._props["reactions"] = REACTIONS  # the palette of "Add reaction"
         self._props["messages"] = ()
         self._props["more"] = False
@@ -215,10 +217,10 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         """The reader's session has read ``room`` up to ``key`` elsewhere: its unread count goes."""
         self.run_method("read", room, key)
 
-    def set_rooms(self, rooms: list[dict[str, str]], unread: dict[str, int]) -> None:
-        """Replace the room list and its unread counts (as ``rooms`` and ``unread`` of the constructor)."""
+    def set_rooms(self, rooms: list[dict[str, str]], unread: dict[str, int], counted: str) -> None:
+        """Replace the room list and its unread counts (as ``rooms``, ``unread`` and ``counted`` of the constructor)."""
         self._room_names = [r["name"] for r in rooms]
-        self.run_method("setRooms", rooms, unread)
+        self.run_method("setRooms", rooms, unread, counted)
 
     def room_refused(self, error: str) -> None:
         """Show why the room typed in New room was not made."""

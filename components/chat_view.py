@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from nicegui import background_tasks, ui
@@ -31,19 +32,30 @@ READ_MARK_SECONDS = 5.0
 MAX_UNSENT = 20
 
 
-async def room_list(service: ChatService, session: Session, shown: Room) -> tuple[list[Room], dict[str, int]]:
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    """Every room, the session's unread counts of the rooms not shown, and the key they are counted up to: the room
+    list's activity about messages up to that key, heard later, is already in the counts."""
+
+    rooms: list[Room]
+    unread: dict[str, int]
+    counted: str
+
+
+async def room_list(service: ChatService, session: Session, shown: Room) -> RoomList:
     """The room list of a view of ``shown``: every room, ``shown`` too (a room past the list's length is still listed
     where it is open), and the session's unread counts of the others (none when they cannot be counted: the room
     works without them)."""
     rooms = await service.rooms()
     if all(r.id != shown.id for r in rooms):
         rooms.append(shown)
+    counted = service.key_now()  # before counting: what is stored meanwhile may be counted and heard, not missed
     try:
         unread = await service.unread(session, [r for r in rooms if r.id != shown.id])
     except Unavailable as exc:
         log.warning("could not count unread messages: %s", exc)
         unread = {}
-    return rooms, unread
+    return RoomList(rooms, unread, counted)
 
 
 class ChatView:
@@ -57,8 +69,7 @@ class ChatView:
         metrics: Metrics,
         session: Session,
         room: Room,
-        rooms: list[Room],
-        unread: dict[str, int],
+        listed: RoomList,
         view_limit: int,
         on_logout: Callable[[], Awaitable[None]],
         on_session_end: Callable[[], Awaitable[None]],
@@ -96,8 +107,9 @@ class ChatView:
             me=session.author_id,
             limit=view_limit,
             room=room.to_json(lobby),
-            rooms=[r.to_json(lobby) for r in rooms],
-            unread=unread,
+            rooms=[r.to_json(lobby) for r in listed.rooms],
+            unread=listed.unread,
+            counted=listed.counted,
         ).mark("messages")
         self.panel.on("load_more", self._load_more)
         self.panel.on("logout", on_logout)
@@ -198,13 +210,13 @@ class ChatView:
 
     async def _refresh_rooms(self) -> None:
         try:
-            rooms, unread = await room_list(self._service, self._session, self._room)
+            listed = await room_list(self._service, self._session, self._room)
         except ChatError as exc:  # the list stays as it was
             log.warning("could not read the room list again: %s", exc)
             return
         if self._unsubscribe:  # still open
             lobby = self._service.lobby.id
-            self.panel.set_rooms([r.to_json(lobby) for r in rooms], unread)
+            self.panel.set_rooms([r.to_json(lobby) for r in listed.rooms], listed.unread, listed.counted)
 
     def session_ended(self) -> None:
         """The session ended, in this tab or another one: show the login form."""

@@ -116,7 +116,7 @@ def chat_page(
 
         async def show_chat(session: Session) -> None:
             assert shown is not None
-            rooms, unread = await room_list(service, session, shown)
+            listed = await room_list(service, session, shown)
             root.clear()
             root.classes(add="sc-chat")
             with root:
@@ -126,8 +126,7 @@ def chat_page(
                     metrics=metrics,
                     session=session,
                     room=shown,
-                    rooms=rooms,
-                    unread=unread,
+                    listed=listed,
                     view_limit=view_limit,
                     on_logout=lambda: logout(session),
                     on_session_end=lambda: show_login("You have logged out."),

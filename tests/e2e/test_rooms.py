@@ -171,6 +171,25 @@ def test_a_person_who_joins_later_sees_no_old_message_as_unread(
         expect(unread_badge(newcomer, "Old news")).to_have_text("1")
 
 
+def test_activity_heard_after_the_page_counted_does_not_count_a_message_twice(
+    cluster: Cluster, api: Api, person_on: Callable[[AppProcess], Page]
+) -> None:
+    """The room list's activity is coalesced and reaches a tab up to a second or so late: a message the page's
+    counts already hold (or, for a newcomer, one from before joining) must not be counted again when it arrives."""
+    host = api.join("Archivist")
+    room = api.create_room(host, "Backlog")
+    before = api.post(host, "Stored before the page counted", room=room["id"])
+    reader = person_on(cluster.a)
+    join(reader, "Latecomer")
+    expect(room_link(reader, "Backlog")).to_be_visible()
+    hear = "([room, key]) => { for (const f of window.socket.listeners('sinchchat_activity')) f({[room]: [key, 1]}); }"
+    reader.evaluate(hear, [room["id"], before["key"]])  # late news of what was stored before the page counted
+    reader.evaluate(hear, [room["id"], before["key"]])
+    expect(unread_badge(reader, "Backlog")).to_have_count(0)
+    after = api.post(host, "Stored after the page counted", room=room["id"])
+    expect(unread_badge(reader, "Backlog")).to_have_text("1")
+
+
 def test_a_room_address_reloads_in_place_asks_to_join_first_and_is_canonical(
     deployment: Deployment, cluster: Cluster, api: Api, person_on: Callable[[AppProcess], Page]
 ) -> None:
