@@ -6,6 +6,7 @@ import argparse
 import gc
 import os
 import sys
+from typing import Any
 
 from nicegui import app, core, ui
 
@@ -16,6 +17,7 @@ from chat.monitoring import build_monitoring_router
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from chat.webapp import install_api
+from components import outbox_wait
 from components.broadcast import Broadcaster
 from components.desktop import window_problem
 from components.frame import install_styles
@@ -79,6 +81,7 @@ def mount(runtime: Runtime) -> None:
         build_monitoring_router(health=runtime.health, metrics=metrics, metrics_public=settings.metrics_public)
     )
     core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
+    outbox_wait.install()  # an idle tab's outbox sleeps instead of waking every second
     install_styles()
     chat_page(
         service=runtime.service,
@@ -101,20 +104,14 @@ def build(settings: Settings, *, program: str) -> Runtime:
     return runtime
 
 
-def serve(runtime: Runtime) -> None:
-    """Run the web server (or the native window) for an installed runtime until it is stopped."""
-    settings = runtime.settings
-    _tune_garbage_collector()
-    # the native extra installs pywebview with Qt; without this pywebview tries GTK first and logs an ERROR
-    app.native.start_args["gui"] = "qt"
-    # readiness turns 503 the moment the signal arrives, before uvicorn closes its listener
-    app.on_startup(runtime.health.drain_on_signals)
-    ui.run(
+def run_options(settings: Settings, *, storage_secret: str) -> dict[str, Any]:
+    """ui.run's arguments for these settings."""
+    return dict(
         title="sinchchat",
         host=settings.host,
         port=settings.port,
         native=settings.native,
-        storage_secret=runtime.storage_secret,
+        storage_secret=storage_secret,
         reload=False,
         show=False,
         favicon="💬",
@@ -130,9 +127,29 @@ def serve(runtime: Runtime) -> None:
         # browser reconnects at once, through the load balancer, to another process; in-flight API requests get
         # this long to finish, and UI posts are awaited by NiceGUI's shutdown (see ChatView._post)
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # how long a tab whose connection dropped may take to come back to its page (a network blip, a laptop lid)
+        # before its client is deleted and the tab reloads; NiceGUI derives Engine.IO's heartbeat from it: a ping
+        # every 0.8x (24 s by default, Socket.IO's own default is 25 s) answered within 0.4x (12 s). Each ping is a
+        # write and a read on every socket: at NiceGUI's 3 s default they were the largest part of what idle tabs
+        # cost. The price: a tab whose network vanished without closing its socket is noticed up to 36 s later
+        # (a closed tab or a dead process is noticed at once, by the socket closing). See docs/scaling.md.
+        reconnect_timeout=settings.reconnect_seconds,
+        # uvicorn's own WebSocket ping (every 20 s by default) repeats what Engine.IO's heartbeat already checks
+        ws_ping_interval=None,
         # uvicorn's records go through our handler (text or JSON) instead of uvicorn's own
         log_config=None,
     )
+
+
+def serve(runtime: Runtime, **overrides: Any) -> None:
+    """Run the web server (or the native window) for an installed runtime until it is stopped; ``overrides``
+    replace ui.run's arguments (the benchmark measures what some of them save)."""
+    _tune_garbage_collector()
+    # the native extra installs pywebview with Qt; without this pywebview tries GTK first and logs an ERROR
+    app.native.start_args["gui"] = "qt"
+    # readiness turns 503 the moment the signal arrives, before uvicorn closes its listener
+    app.on_startup(runtime.health.drain_on_signals)
+    ui.run(**(run_options(runtime.settings, storage_secret=runtime.storage_secret) | overrides))
 
 
 # Only "__main__": the native window runs in a spawned process that imports this file as "__mp_main__", and it

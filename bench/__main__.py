@@ -27,13 +27,13 @@ from typing import Any
 
 from chat.settings import Settings
 
-from . import history, presence, procstat, report, rooms, shard, writepath
+from . import history, idle, presence, procstat, report, rooms, shard, writepath
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("fanout", "memory", "rooms", "write", "history", "shard", "presence")
+PHASES = ("idle", "fanout", "large", "memory", "rooms", "write", "history", "shard", "presence")
 
 
 def _numbers(text: str) -> list[int]:
@@ -43,7 +43,12 @@ def _numbers(text: str) -> list[int]:
 def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="10,100,500,1000", help="numbers of connected tabs (default %(default)s)")
-    parser.add_argument("--ways", default=",".join(WAYS), help="ways to compare (default %(default)s)")
+    parser.add_argument(
+        "--ways",
+        default="floor,product,elements",
+        help=f"ways to compare (default %(default)s; all: {','.join(WAYS)}: the Redis subscription per tab and the "
+        "re-rendered list were measured against the product on 2026-11-27 and have not changed since)",
+    )
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second (default %(default)s)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending per point")
     parser.add_argument("--idle-duration", type=float, help="idle seconds per point (duration / 4)")
@@ -84,6 +89,16 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--presence-typists", type=int, default=50, help="people typing in the presence phase")
     parser.add_argument("--presence-churn", type=float, default=10.0, help="tabs closed and opened a second")
     parser.add_argument("--presence-window", type=float, default=20.0, help="seconds of each presence window")
+    parser.add_argument("--large-clients", type=int, default=2000, help="tabs of the large point (default %(default)s)")
+    parser.add_argument("--large-rate", type=float, default=1.0, help="messages a second at the large point")
+    parser.add_argument("--idle-tabs", type=int, default=1000, help="tabs in the idle phase (default %(default)s)")
+    parser.add_argument("--idle-settle", type=float, default=15.0, help="seconds after connecting, before measuring")
+    parser.add_argument("--idle-window", type=float, default=30.0, help="seconds of the idle phase's window")
+    parser.add_argument(
+        "--idle-ablation",
+        action="store_true",
+        help="idle phase: the product from the libraries' defaults to main.py's settings, one saving at a time",
+    )
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -105,6 +120,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.shard_subscribers, arguments.shard_seconds = "1,10", 0.5
         arguments.presence_tabs, arguments.presence_typists, arguments.presence_churn = 20, 5, 2.0
         arguments.presence_window = 4.0
+        arguments.idle_tabs, arguments.idle_settle, arguments.idle_window = 10, 1.0, 3.0
+        arguments.large_clients = 20
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     only = [phase for phase in PHASES if phase in arguments.only.split(",")]
     # a run of some phases only must not overwrite the full results in docs/ with a partial report
@@ -160,6 +177,12 @@ async def _fanout(arguments: argparse.Namespace, backends: Backends, work_dir: P
     return sorted(points, key=lambda p: (p["clients"] > 0, order[p["way"]], p["clients"]))
 
 
+async def _large(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> list[dict[str, Any]]:
+    """The floor and the product with the most tabs one process is asked to hold, at a lower rate."""
+    config = dataclasses.replace(_config(arguments, backends, work_dir), rate=arguments.large_rate)
+    return [await run_point(way, arguments.large_clients, config) for way in ("floor", "product")]
+
+
 async def _memory(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -> list[dict[str, Any]]:
     """The product and the floor again with allocation tracing: where each connected tab's memory goes."""
     config = dataclasses.replace(
@@ -189,8 +212,21 @@ def main(argv: list[str]) -> int:
     db, tables = open_tables(backends)
     try:
         write(db, tables, messages(backends.room, backends.page_size))  # one full history page for every view
+        if "idle" in phases:
+            options = idle.IdleOptions(
+                tabs=arguments.idle_tabs,
+                settle=arguments.idle_settle,
+                window=arguments.idle_window,
+                profile=arguments.profile,
+                client_procs=arguments.client_procs,
+                concurrency=arguments.concurrency,
+            )
+            variants = idle.ABLATION if arguments.idle_ablation else idle.SERVED
+            results["idle"] = idle.run(backends, work_dir, options, variants)
         if "fanout" in phases:
             results["fanout"] = asyncio.run(_fanout(arguments, backends, work_dir))
+        if "large" in phases and arguments.large_clients:
+            results["large"] = asyncio.run(_large(arguments, backends, work_dir))
         if "memory" in phases and arguments.memory_clients:
             results["memory"] = asyncio.run(_memory(arguments, backends, work_dir))
         if "rooms" in phases:

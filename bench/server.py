@@ -6,6 +6,7 @@ python -m bench.server --way product|elements|refreshable|redis-per-client|floor
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import cProfile
 import gc
@@ -18,7 +19,7 @@ import tracemalloc
 from pathlib import Path
 
 from fastapi.responses import JSONResponse, PlainTextResponse
-from nicegui import app
+from nicegui import app, outbox
 
 from chat.cookies import SessionCookies
 from chat.logs import configure as configure_logging
@@ -144,6 +145,13 @@ def _install_profiler() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="sinchchat with one bench-only way of pushing messages")
     parser.add_argument("--way", choices=alternatives.WAYS, default="product")
+    parser.add_argument(
+        "--library-default",
+        action="append",
+        choices=("outbox-wake", "uvicorn-ping"),
+        default=[],
+        help="undo one of main.py's idle savings, to measure what it saves",
+    )
     arguments = parser.parse_args()
     configure_logging()
     try:
@@ -156,4 +164,7 @@ if __name__ == "__main__":
     _install_memory_probe()
     _install_profiler()
     alternatives.install(runtime, arguments.way)
-    serve(runtime)
+    if "outbox-wake" in arguments.library_default:
+        vars(outbox)["asyncio"] = asyncio  # NiceGUI's own: every tab's outbox wakes once a second
+    options = {"ws_ping_interval": 20.0} if "uvicorn-ping" in arguments.library_default else {}  # uvicorn's default
+    serve(runtime, **options)

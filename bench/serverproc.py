@@ -71,12 +71,20 @@ class ServerProcess:
     """``python -m bench.server --way <way>``; the pid is the Python process itself, so /proc shows its CPU."""
 
     def __init__(
-        self, *, way: str, backends: Backends, log_path: Path, storage_path: Path, trace_memory: bool = False
+        self,
+        *,
+        way: str,
+        backends: Backends,
+        log_path: Path,
+        storage_path: Path,
+        trace_memory: bool = False,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        env = backends.env()
-        env.update(
+        environment = backends.env() | (env or {})
+        environment.update(
             CHAT_HOST="127.0.0.1",
             CHAT_PORT=str(self.port),
             CHAT_STORAGE_SECRET=secrets.token_urlsafe(32),
@@ -84,13 +92,13 @@ class ServerProcess:
             PYTHONUNBUFFERED="1",
         )
         if trace_memory:
-            env["PYTHONTRACEMALLOC"] = "1"  # from start-up; bench/server.py reports what grew since a mark
+            environment["PYTHONTRACEMALLOC"] = "1"  # from start-up; bench/server.py reports what grew since a mark
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.server", "--way", way],
+            [sys.executable, "-m", "bench.server", "--way", way, *args],
             cwd=REPO,
-            env=env,
+            env=environment,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -128,6 +128,7 @@ class Settings:
     joins_per_minute: float = 5.0
     join_burst: int = 5
     catchup_interval_seconds: float = 15.0
+    reconnect_seconds: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8080
     native: bool = False
@@ -182,6 +183,7 @@ class Settings:
             joins_per_minute=_float(env, "JOINS_PER_MINUTE", cls.joins_per_minute),
             join_burst=_int(env, "JOIN_BURST", cls.join_burst),
             catchup_interval_seconds=_float(env, "CATCHUP_INTERVAL_SECONDS", cls.catchup_interval_seconds),
+            reconnect_seconds=_float(env, "RECONNECT_SECONDS", cls.reconnect_seconds),
             host=_str(env, "HOST") or cls.host,
             port=_int(env, "PORT", cls.port, minimum=0),
             native=_bool(env, "NATIVE"),
