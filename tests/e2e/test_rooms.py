@@ -186,7 +186,7 @@ def test_activity_heard_after_the_page_counted_does_not_count_a_message_twice(
     reader.evaluate(hear, [room["id"], before["key"]])  # late news of what was stored before the page counted
     reader.evaluate(hear, [room["id"], before["key"]])
     expect(unread_badge(reader, "Backlog")).to_have_count(0)
-    after = api.post(host, "Stored after the page counted", room=room["id"])
+    api.post(host, "Stored after the page counted", room=room["id"])
     expect(unread_badge(reader, "Backlog")).to_have_text("1")
 
 
