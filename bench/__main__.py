@@ -96,7 +96,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--idle-window", type=float, default=30.0, help="seconds of the idle phase's window")
     parser.add_argument(
         "--idle-ablation",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="idle phase: the product from the libraries' defaults to main.py's settings, one saving at a time",
     )
     parser.add_argument(
@@ -121,6 +122,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.presence_tabs, arguments.presence_typists, arguments.presence_churn = 20, 5, 2.0
         arguments.presence_window = 4.0
         arguments.idle_tabs, arguments.idle_settle, arguments.idle_window = 10, 1.0, 3.0
+        arguments.idle_ablation = False
         arguments.large_clients = 20
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     only = [phase for phase in PHASES if phase in arguments.only.split(",")]
@@ -221,7 +223,7 @@ def main(argv: list[str]) -> int:
                 client_procs=arguments.client_procs,
                 concurrency=arguments.concurrency,
             )
-            variants = idle.ABLATION if arguments.idle_ablation else idle.SERVED
+            variants = idle.SERVED[:1] + idle.ABLATION + idle.SERVED[1:] if arguments.idle_ablation else idle.SERVED
             results["idle"] = idle.run(backends, work_dir, options, variants)
         if "fanout" in phases:
             results["fanout"] = asyncio.run(_fanout(arguments, backends, work_dir))

@@ -54,16 +54,15 @@ class IdleOptions:
     concurrency: int  # page loads in flight per client process
 
 
-# the full run: the floor's page and the product's, both as main.py serves them
+# the floor's page and the product's, both as main.py serves them
 SERVED = (Variant("(d) floor: raw room emit", "floor"), Variant("product", "product"))
-# one saving at a time, from the libraries' defaults to main.py's settings: what each one saves is the difference
-# between two neighbours, measured the same way
+# the product, one saving at a time, from the libraries' defaults to main.py's settings: what each one saves is the
+# difference between two neighbours, measured the same way (--idle-ablation adds these before the product)
 _DEFAULTS = ("outbox-wake", "uvicorn-ping")
 ABLATION = (
     Variant("product, libraries' defaults", "product", {"CHAT_RECONNECT_SECONDS": "3"}, _DEFAULTS),
     Variant("+ Engine.IO heartbeat 24 s (CHAT_RECONNECT_SECONDS=30)", "product", undo=_DEFAULTS),
     Variant("+ no uvicorn WebSocket ping", "product", undo=("outbox-wake",)),
-    Variant("+ outbox sleeps until it has something (= product)", "product"),
 )
 
 # a sample goes to the first area (outermost frame first) whose marker one of its frames holds: the library
@@ -177,7 +176,7 @@ async def _point(variant: Variant, backends: Backends, work_dir: Path, o: IdleOp
         live = await asyncio.gather(*(w.call("count", wait=30) for w in workers))
         result["live_after"] = sum(a["live"] for a in live)
         log(f"{label}: idle {100 * busy:.1f}% of a core ({100 * result['cpu_per_1000_tabs']:.1f}% per 1,000 tabs)")
-        if o.profile:
+        if o.profile and not variant.undo and not variant.env:
             raw = work_dir / f"{label}.pyspy"
             problem = await asyncio.to_thread(_spy, server.pid, window, raw)
             if problem is None:
@@ -220,11 +219,11 @@ def markdown(points: list[dict[str, Any]]) -> str:
             f"| {p['label']} | {p['tabs']:,} | {p.get('connected', 0):,} | {100 * p.get('cpu_cores', 0):.1f} | "
             f"{100 * p.get('cpu_per_1000_tabs', 0):.1f} | {p.get('live_after', 0):,} |"
         )
-    if any(p["label"] == variant.label for p in points for variant in ABLATION[1:]):
+    if any(p["label"] == variant.label for p in points for variant in ABLATION):
         lines += ["", "What each saving saves (the difference to the row above, per 1,000 tabs):", ""]
         lines += ["| step | per 1,000 tabs | saved |", "|---|---:|---:|"]
         previous: float | None = None
-        for p in points:
+        for p in (p for p in points if p["way"] == "product"):
             now = 100 * p.get("cpu_per_1000_tabs", 0)
             saved = "" if previous is None else f"{previous - now:.1f}"
             lines.append(f"| {p['label']} | {now:.1f} | {saved} |")
