@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import StorageUnavailable
+from .http import LeanSession
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -83,4 +84,18 @@ def connect(
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
     )
+    lighten(client, connect_timeout=min(2.0, timeout), read_timeout=timeout)
     return Dynamo(client, workers=workers)
+
+
+def lighten(client: DynamoDBClient, *, connect_timeout: float, read_timeout: float) -> None:
+    """Send ``client``'s requests through LeanSession instead of botocore's urllib3 session.
+
+    botocore has no option for its HTTP session class, so this replaces the session of the client's endpoint
+    (``client._endpoint.http_session``) with one that falls back to it; tests/unit/test_storage_http.py fails if
+    that attribute or the settings LeanSession reads from botocore's session go away.
+    """
+    endpoint = client._endpoint  # type: ignore[attr-defined]
+    endpoint.http_session = LeanSession(
+        endpoint.http_session, connect_timeout=connect_timeout, read_timeout=read_timeout
+    )
