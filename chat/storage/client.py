@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _WORKERS = 16
-_UNAVAILABLE = "The message store cannot be reached right now. Nothing was lost; try again in a moment."
+UNAVAILABLE = "The message store cannot be reached right now. Nothing was lost; try again in a moment."
 
 
 def error_code(exc: ClientError) -> str:
@@ -48,7 +48,7 @@ class Dynamo:
             return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
         except (BotoCoreError, ClientError) as exc:
             log.warning("DynamoDB call %s failed: %s", getattr(func, "__name__", func), exc)
-            raise StorageUnavailable(_UNAVAILABLE) from exc
+            raise StorageUnavailable(UNAVAILABLE) from exc
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
