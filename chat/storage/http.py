@@ -142,6 +142,11 @@ class LeanSession:
         self._lock = threading.Lock()
         self._open: set[_Connection] = set()
 
+    @property
+    def fallback(self) -> URLLib3Session:
+        """botocore's own session, which serves what this one does not."""
+        return self._fallback
+
     def send(self, request: AWSPreparedRequest) -> AWSResponse:
         url = urlsplit(request.url)
         body = request.body
