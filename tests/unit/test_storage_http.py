@@ -157,37 +157,30 @@ def test_a_server_error_is_retried_by_botocore(server: Server) -> None:
     assert len(server.requests) == 2
 
 
-async def test_an_answer_cut_off_is_retried_then_becomes_storage_unavailable(server: Server) -> None:
-    server.script = [ok()[:-5] + CLOSE] * 10
-    db = dynamo(server.port)
+async def botocore_error(port: int, *, attempts: int = 3, timeout: float = 2.0) -> BaseException | None:
+    """What botocore raised under the StorageUnavailable of one ``get`` through Dynamo.run."""
+    db = dynamo(port, attempts=attempts, timeout=timeout)
     try:
         with pytest.raises(StorageUnavailable) as raised:
             await db.run(get, db)
     finally:
         db.close()
-    assert isinstance(raised.value.__cause__, ConnectionClosedError)
+    return raised.value.__cause__
+
+
+async def test_an_answer_cut_off_is_retried_then_becomes_storage_unavailable(server: Server) -> None:
+    server.script = [ok()[:-5] + CLOSE] * 10
+    assert isinstance(await botocore_error(server.port), ConnectionClosedError)
     assert 1 < len(server.requests) < 10  # retried by botocore, as many times as it was told
 
 
 async def test_an_unanswered_call_times_out_as_botocore_read_timeout(server: Server) -> None:
     server.script = [HANG] * 10
-    db = dynamo(server.port, attempts=1, timeout=0.3)
-    try:
-        with pytest.raises(StorageUnavailable) as raised:
-            await db.run(get, db)
-    finally:
-        db.close()
-    assert isinstance(raised.value.__cause__, ReadTimeoutError)
+    assert isinstance(await botocore_error(server.port, attempts=1, timeout=0.3), ReadTimeoutError)
 
 
 async def test_an_endpoint_nobody_listens_on_is_botocore_endpoint_connection_error() -> None:
-    db = dynamo(free_port(), attempts=1)
-    try:
-        with pytest.raises(StorageUnavailable) as raised:
-            await db.run(get, db)
-    finally:
-        db.close()
-    assert isinstance(raised.value.__cause__, EndpointConnectionError)
+    assert isinstance(await botocore_error(free_port(), attempts=1), EndpointConnectionError)
 
 
 class _Recording(URLLib3Session):
