@@ -56,6 +56,13 @@ class _Connection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.reader = sock.makefile("rb")
+        self.timeout: float | None = None
+
+    def set_timeout(self, seconds: float) -> None:
+        """The socket's timeout, set only when it changes: each setting is a system call."""
+        if seconds != self.timeout:
+            self.sock.settimeout(seconds)
+            self.timeout = seconds
 
     def dropped(self) -> bool:
         """True when the server closed (or wrote to) an idle connection: reusing it would fail or misread."""
@@ -174,7 +181,7 @@ class LeanSession:
         read_timeout = getattr(request, "context", {}).get("read_timeout") or self._read_timeout
         connection = self._connection(address, request.url)
         try:
-            connection.sock.settimeout(read_timeout)
+            connection.set_timeout(read_timeout)
             connection.sock.sendall(message)
             status, version, headers = _read_head(connection.reader)
             if request.method == "HEAD" or status in (204, 304):
