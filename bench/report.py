@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import idle
+from . import idle, writepath_report
 from .fanout import log
 from .serverproc import REPO
 
@@ -534,6 +534,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {s['p50']:.1f} | {s['p99']:.1f} |"
                 for stage, s in write["stages_ms"].items()
             ),
+            *writepath_report.comparison(write),
             "",
             f"Profile: `{Path(str(write['profile'])).name}`."
             if str(write.get("profile", "")).endswith(".txt")

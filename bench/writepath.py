@@ -49,8 +49,11 @@ def _timed(obj: Any, name: str, stage: str, times: dict[str, list[float]]) -> No
     setattr(obj, name, wrapper)
 
 
-async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> dict[str, Any]:
+async def _loop(seconds: float, concurrency: int, *, read_every_post: bool, botocore_http: bool) -> dict[str, Any]:
     runtime = Runtime(Settings.from_env())
+    if botocore_http:  # for comparison: the HTTP session botocore ships with (urllib3) instead of LeanSession
+        endpoint = runtime.dynamo.client._endpoint  # type: ignore[attr-defined]
+        endpoint.http_session = endpoint.http_session.fallback
     runtime.prepare()
     await runtime.start()
     service = runtime.service
@@ -61,7 +64,7 @@ async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> d
         service.limits = dataclasses.replace(service.limits, session_recheck_seconds=0)
     sessions = [await service.register(f"writer{secrets.token_hex(3)}") for _ in range(concurrency)]
     stages: dict[str, list[float]] = collections.defaultdict(list)
-    _timed(service.users, "by_name", "check: session (DynamoDB GetItem)", stages)
+    _timed(service.users, "by_name", "check: session (DynamoDB BatchGetItem, shared)", stages)
     _timed(service.messages, "put", "do: store (DynamoDB PutItem x2: nonce record, message)", stages)
     _timed(runtime.bus, "publish", "announce: Redis PUBLISH", stages)
     sends: list[float] = []
@@ -94,6 +97,7 @@ async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> d
         "seconds": t1 - t0,
         "concurrency": concurrency,
         "read_every_post": read_every_post,
+        "botocore_http": botocore_http,
         "messages": count,
         "messages_per_second": count / (t1 - t0),
         "send_ms": summary(sends),
@@ -109,7 +113,10 @@ async def _loop(seconds: float, concurrency: int, *, read_every_post: bool) -> d
 # -- the profile --------------------------------------------------------------------------------------------
 _AREAS = [
     ("botocore / boto3 (request building, signing, parsing)", ("botocore/", "boto3/", "jmespath/", "dateutil/")),
-    ("urllib3 / http.client / sockets", ("urllib3/", "http/client", "socket.py", "ssl.py", "selectors.py")),
+    (
+        "HTTP (chat/storage/http.py or urllib3 / http.client) and sockets",
+        ("chat/storage/http.py", "urllib3/", "http/client", "socket.py", "ssl.py"),
+    ),
     ("redis-py", ("redis/",)),
     ("asyncio event loop", ("asyncio/", "uvloop")),
     ("thread pool hand-off", ("concurrent/futures", "threading.py", "queue.py")),
@@ -124,6 +131,17 @@ def _area(frame: str) -> str:
         if any(marker in frame for marker in markers):
             return area
     return "other"
+
+
+def profile_areas(raw: str) -> dict[str, float]:
+    """The share of py-spy's samples (collapsed stacks) in each area, by the innermost frame in a known area."""
+    areas: collections.Counter[str] = collections.Counter()
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            areas[next((a for a in map(_area, reversed(stack.split(";"))) if a != "other"), "other")] += int(count_text)
+    total = sum(areas.values())
+    return {area: n / total for area, n in areas.most_common()} if total else {}
 
 
 def summarize_profile(raw: str, *, header: str) -> str:
@@ -181,46 +199,80 @@ def _child(command: list[str], env: dict[str, str], seconds: float, spy: list[st
             child.wait()
 
 
+# the profiled runs: the target (every post reads its session), then the same on botocore's own HTTP session
+PROFILED = {
+    "lean": ("every post reads its session", ["--read-every-post"]),
+    "botocore_http": (
+        "every post reads its session, botocore's own HTTP session (urllib3)",
+        ["--read-every-post", "--botocore-http"],
+    ),
+}
+
+
 def run(
     backends: Backends, *, seconds: float, concurrency: int, profile_to: Path | None, work_dir: Path
 ) -> dict[str, Any]:
-    """Measure in a child process; then, when asked, profile a second child with py-spy."""
+    """Measure in child processes; then, when asked, profile two more children with py-spy."""
     env = backends.env()
     env["CHAT_STORAGE_SECRET"] = secrets.token_urlsafe(32)
     out = work_dir / "writepath.json"
     command = [sys.executable, "-m", "bench.writepath", "--seconds", str(seconds), "--concurrency", str(concurrency)]
     _child([*command, "--json-out", str(out)], env, seconds, None)
     result: dict[str, Any] = json.loads(out.read_text())
-    _child([*command, "--read-every-post", "--json-out", str(out)], env, seconds, None)
-    result["read_every_post_run"] = json.loads(out.read_text())
+    for key, flags in (
+        ("read_every_post_run", PROFILED["lean"][1]),
+        ("botocore_http_run", PROFILED["botocore_http"][1]),
+    ):
+        _child([*command, *flags, "--json-out", str(out)], env, seconds, None)
+        result[key] = json.loads(out.read_text())
     if profile_to is None:
         return result
     uvx = shutil.which("uvx")
     if uvx is None:
         result["profile"] = "not taken: uvx is not available"
         return result
-    raw = work_dir / "writepath.pyspy"
-    spy = [uvx, "py-spy", "record", "--gil", "--nonblocking", "--rate", "100", "--format", "raw", "--output", str(raw)]
-    profiled = work_dir / "writepath-profiled.json"
-    try:
-        _child([*command, "--json-out", str(profiled)], env, seconds, spy)
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        result["profile"] = f"not taken: {exc}"
-        return result
-    under = json.loads(profiled.read_text())
-    header = (
-        "Write path profile: py-spy record --gil --nonblocking --rate 100, attached for the measured loop only\n"
-        "(each sample is the thread holding the GIL, so this is where the process's Python CPU goes)\n"
-        f"command: python -m bench.writepath --seconds {seconds} --concurrency {concurrency}\n"
-        f"under the profiler: {under['messages_per_second']:.0f} msg/s "
-        f"(without it: {result['messages_per_second']:.0f} msg/s)\n"
-        f"CPU per message: this process {under['process_cpu_ms_per_msg']:.2f} ms "
-        f"({under['process_cpu_cores']:.2f} cores busy); "
-        f"DynamoDB Local {under['dynamodb_local_cpu_ms_per_msg'] or 0:.2f} ms; "
-        f"Redis {under['redis_cpu_ms_per_msg'] or 0:.3f} ms"
-    )
+    summaries, result["profile_areas"] = [], {}
+    for key, (what, flags) in PROFILED.items():
+        raw = work_dir / f"writepath-{key}.pyspy"
+        spy = [
+            uvx,
+            "py-spy",
+            "record",
+            "--gil",
+            "--nonblocking",
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ]
+        profiled = work_dir / "writepath-profiled.json"
+        try:
+            _child([*command, *flags, "--json-out", str(profiled)], env, seconds, spy)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            result["profile"] = f"not taken: {exc}"
+            return result
+        under = json.loads(profiled.read_text())
+        header = (
+            f"Write path profile, {what}: py-spy record --gil --nonblocking --rate 100, attached for the measured\n"
+            "loop only (each sample is the thread holding the GIL, so this is where the process's Python CPU goes)\n"
+            f"command: python -m bench.writepath --seconds {seconds} --concurrency {concurrency} {' '.join(flags)}\n"
+            f"under the profiler: {under['messages_per_second']:.0f} msg/s\n"
+            f"CPU per message: this process {under['process_cpu_ms_per_msg']:.2f} ms "
+            f"({under['process_cpu_cores']:.2f} cores busy); "
+            f"DynamoDB Local {under['dynamodb_local_cpu_ms_per_msg'] or 0:.2f} ms; "
+            f"Redis {under['redis_cpu_ms_per_msg'] or 0:.3f} ms"
+        )
+        summaries.append(summarize_profile(raw.read_text(), header=header))
+        result["profile_areas"][key] = {
+            "what": what,
+            "messages_per_second": under["messages_per_second"],
+            "process_cpu_ms_per_msg": under["process_cpu_ms_per_msg"],
+            "shares": profile_areas(raw.read_text()),
+        }
     profile_to.parent.mkdir(parents=True, exist_ok=True)
-    profile_to.write_text(summarize_profile(raw.read_text(), header=header))
+    profile_to.write_text("\n\n".join(summaries))
     result["profile"] = str(profile_to.relative_to(REPO) if profile_to.is_relative_to(REPO) else profile_to)
     return result
 
@@ -230,8 +282,16 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--read-every-post", action="store_true", help="never reuse a session read (worst case)")
+    parser.add_argument("--botocore-http", action="store_true", help="botocore's own HTTP session, to compare")
     parser.add_argument("--json-out", type=Path, required=True)
     arguments = parser.parse_args()
     os.environ.setdefault("CHAT_STORAGE_SECRET", secrets.token_urlsafe(32))
-    measured = asyncio.run(_loop(arguments.seconds, arguments.concurrency, read_every_post=arguments.read_every_post))
+    measured = asyncio.run(
+        _loop(
+            arguments.seconds,
+            arguments.concurrency,
+            read_every_post=arguments.read_every_post,
+            botocore_http=arguments.botocore_http,
+        )
+    )
     arguments.json_out.write_text(json.dumps(measured))

@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import StorageUnavailable
+from .http import LeanSession
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _WORKERS = 16
-_UNAVAILABLE = "The message store cannot be reached right now. Nothing was lost; try again in a moment."
+UNAVAILABLE = "The message store cannot be reached right now. Nothing was lost; try again in a moment."
 
 
 def error_code(exc: ClientError) -> str:
@@ -47,7 +48,7 @@ class Dynamo:
             return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
         except (BotoCoreError, ClientError) as exc:
             log.warning("DynamoDB call %s failed: %s", getattr(func, "__name__", func), exc)
-            raise StorageUnavailable(_UNAVAILABLE) from exc
+            raise StorageUnavailable(UNAVAILABLE) from exc
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -83,4 +84,18 @@ def connect(
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
     )
+    lighten(client, connect_timeout=min(2.0, timeout), read_timeout=timeout)
     return Dynamo(client, workers=workers)
+
+
+def lighten(client: DynamoDBClient, *, connect_timeout: float, read_timeout: float) -> None:
+    """Send ``client``'s requests through LeanSession instead of botocore's urllib3 session.
+
+    botocore has no option for its HTTP session class, so this replaces the session of the client's endpoint
+    (``client._endpoint.http_session``) with one that falls back to it; tests/unit/test_storage_http.py fails if
+    that attribute or the settings LeanSession reads from botocore's session go away.
+    """
+    endpoint = client._endpoint  # type: ignore[attr-defined]
+    endpoint.http_session = LeanSession(
+        endpoint.http_session, connect_timeout=connect_timeout, read_timeout=read_timeout
+    )

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from ..errors import NameTaken
 from ..models import Session, session_digest
 from ..names import alias_key
+from .batched_reads import BatchedReads
 from .client import Dynamo, error_code
 from .schema import SESSION_INDEX, TTL_ATTRIBUTE, TableNames
 
@@ -73,6 +74,7 @@ class UserStore:
     def __init__(self, *, db: Dynamo, tables: TableNames) -> None:
         self._db = db
         self._table = tables.users
+        self._reads = BatchedReads(db=db, table=tables.users, key_name="UserName")
 
     def _keys(self, session: Session) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
         return {"UserName": {"S": session.name_key}}, {"UserName": {"S": alias_key(session.name)}}
@@ -118,14 +120,11 @@ class UserStore:
         raise NameTaken(f"The name {session.name!r} is being claimed right now. Try again in a moment.")
 
     async def by_name(self, name_key: str, *, token: str) -> Session | None:
-        """The live session holding ``name_key`` if ``token`` is its token (strongly consistent read), or None."""
-        response = await self._db.run(
-            self._db.client.get_item,
-            TableName=self._table,
-            Key={"UserName": {"S": name_key}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        """The live session holding ``name_key`` if ``token`` is its token (strongly consistent read), or None.
+
+        The read shares its round trip with the other sessions' reads asked for meanwhile (see BatchedReads).
+        """
+        item = await self._reads.get(name_key)
         return None if item is None else _from_item(item, token)
 
     async def by_token(self, token: str) -> Session | None:
