@@ -71,8 +71,17 @@ class ServerProcess:
     """``python -m bench.server --way <way>``; the pid is the Python process itself, so /proc shows its CPU."""
 
     def __init__(
-        self, *, way: str, backends: Backends, log_path: Path, storage_path: Path, trace_memory: bool = False
+        self,
+        *,
+        way: str,
+        backends: Backends,
+        log_path: Path,
+        storage_path: Path,
+        trace_memory: bool = False,
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """``settings``: environment values over the run's, e.g. one CHAT_STORAGE_SECRET for processes that share
+        their browsers."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = backends.env()
@@ -83,6 +92,7 @@ class ServerProcess:
             NICEGUI_STORAGE_PATH=str(storage_path),
             PYTHONUNBUFFERED="1",
         )
+        env.update(settings or {})
         if trace_memory:
             env["PYTHONTRACEMALLOC"] = "1"  # from start-up; bench/server.py reports what grew since a mark
         log_path.parent.mkdir(parents=True, exist_ok=True)
