@@ -356,8 +356,11 @@ class ChatService:
     async def unread(self, session: Session, rooms: list[Room]) -> dict[str, int]:
         """How many messages of each room the session has not seen, up to UNREAD_CAP; rooms with none are left out.
 
-        One Query for the session's markers; a count Query only for rooms that have something new.
+        One Query for the session's markers; a count Query only for rooms that have something new. No rooms, no
+        Query: a page of the only room (every tab of a dead process reloading at once) costs DynamoDB nothing here.
         """
+        if not rooms:
+            return {}
         reader = session.author_id
         markers = await self._markers.of_reader(reader)
         # markers set here are written once per interval: until then only this process knows them (the one set
