@@ -11,7 +11,6 @@ every tab of that room should have every message, and the tabs of the other room
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import math
 import multiprocessing
@@ -31,7 +30,7 @@ from .sender import Post, Sender
 from .serverproc import REPO, Backends, ServerProcess
 from .stats import summary
 from .tab import Tab, TabSpec
-from .workers import OpenOrder, WorkerHandle
+from .workers import OpenOrder, WorkerHandle, close_clients
 
 _RECONNECT_TIMEOUT = 3.0  # ui.run's default: a closed tab's client is deleted this long after its socket went
 _TABS_PER_PROCESS_MIN = 50
@@ -419,14 +418,7 @@ class Point:
         self.result["profile"] = str(to.relative_to(REPO) if to.is_relative_to(REPO) else to)
 
     async def cleanup(self) -> None:
-        if self.sender is not None:
-            with contextlib.suppress(Exception):
-                await self.sender.close()
-        for worker in self.workers:
-            with contextlib.suppress(Exception):
-                await worker.call("close", wait=20)
-        for worker in self.workers:
-            await asyncio.to_thread(worker.stop)
+        await close_clients(self.sender, self.workers, wait=20)
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
 

@@ -32,11 +32,10 @@ from .fanout import log
 from .sender import Sender
 from .serverproc import Backends, ServerProcess
 from .stats import summary
-from .tab import TabSpec
-from .workers import OpenOrder, WorkerHandle
+from .tab import KEY_PATTERN, TabSpec
+from .workers import OpenOrder, WorkerHandle, close_clients
 
 TARGET_SECONDS = 20.0
-_KEY = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f]{16}"
 _ROUTE_PROBES = 64
 _TABS_PER_PROCESS_MIN = 50
 
@@ -49,7 +48,7 @@ class StormConfig:
     rate: float  # messages a second, through the balancer
     before: float = 5.0  # seconds of sending before the kill
     after: float = 25.0  # seconds of sending after it
-    grace: float = 20.0  # seconds after the last post for the last tab to catch up
+    grace: float = 40.0  # seconds after the last post for the last tab to catch up (the target is 20 from the kill)
     client_procs: int = 4
     concurrency: int = 8
 
@@ -155,7 +154,7 @@ class Storm:
         log(f"storm: {r['connected']} tabs on two processes in {r['connect_seconds']:.1f} s")
         await asyncio.sleep(3.0)
 
-        pattern = rf'"key":\s*"(?P<key>{_KEY})"[^{{}}]*?tk{self.nonce}n(?P<number>\d+)e'
+        pattern = rf'"key":\s*"(?P<key>{KEY_PATTERN})"[^{{}}]*?tk{self.nonce}n(?P<number>\d+)e'
         await asyncio.gather(*(w.call("arm", (pattern, None), wait=30) for w in self.workers))
         posts = max(1, round(c.rate * (c.before + c.after)))
         sending = asyncio.create_task(
@@ -196,14 +195,7 @@ class Storm:
         )
 
     async def cleanup(self) -> None:
-        if self.sender is not None:
-            with contextlib.suppress(Exception):
-                await self.sender.close()
-        for worker in self.workers:
-            with contextlib.suppress(Exception):
-                await worker.call("close", wait=30)
-        for worker in self.workers:
-            await asyncio.to_thread(worker.stop)
+        await close_clients(self.sender, self.workers, wait=30)
         if self.nginx is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.nginx.stop, signal.SIGTERM, grace=10.0, check=False)

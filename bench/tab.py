@@ -38,7 +38,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 _QUERY = re.compile(r"query: (\{[^\n]*\}),\n")
-_KEY = re.compile(r'"key":\s*"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f]{16})"')
+KEY_PATTERN = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f]{16}"  # a message key (chat/models.py)
+_KEY = re.compile(rf'"key":\s*"({KEY_PATTERN})"')
 _ACK = re.compile(r"^43(\d+)(.*)$", re.DOTALL)
 JOIN_EVENT = "sinchchat_join"  # components/broadcast.py
 _ACTIVITY_FRAME = '42["sinchchat_activity"'  # components/broadcast.py ACTIVITY_EVENT, as Socket.IO frames it

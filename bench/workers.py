@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from .sender import Sender
 from .tab import Tab, TabSpec
 
 _ACK_INTERVAL = 3.0  # nicegui.js: setInterval(() => ack(), 3000)
@@ -229,3 +230,15 @@ class WorkerHandle:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=5)
+
+
+async def close_clients(sender: Sender | None, workers: list[WorkerHandle], *, wait: float) -> None:
+    """The end of a measurement's client side: the sender's connections, every tab, every client process."""
+    if sender is not None:
+        with contextlib.suppress(Exception):
+            await sender.close()
+    for worker in workers:
+        with contextlib.suppress(Exception):
+            await worker.call("close", wait=wait)
+    for worker in workers:
+        await asyncio.to_thread(worker.stop)
