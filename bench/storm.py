@@ -145,7 +145,7 @@ class Storm:
                 for i, route in enumerate(choices[i % len(choices)] for i in range(count))
             ]
             opened += await asyncio.gather(
-                *(w.call("open", order, wait=60 + c.tabs * 0.3) for w, order in zip(self.workers, orders, strict=True))
+                *(w.call("open", order, wait=60 + c.tabs * 0.6) for w, order in zip(self.workers, orders, strict=True))
             )
         r["connected"] = sum(a["ok"] for a in opened[count:])
         r["connect_failed"] = sum(a["failed"] for a in opened)
@@ -264,7 +264,7 @@ def run(config: StormConfig) -> dict[str, Any]:
 
     async def go() -> None:
         try:
-            await asyncio.wait_for(storm.measure(), 300 + config.tabs * 0.5)
+            await asyncio.wait_for(storm.measure(), 300 + config.tabs * 1.5)
         except Exception as exc:
             storm.result["error"] = f"{type(exc).__name__}: {exc}"[:300]
         finally:

@@ -57,6 +57,10 @@ class HandshakeRefused(Exception):
     """The server answered the socket's CONNECT with an error (44): it does not know the page's client."""
 
 
+class SocketDropped(Exception):
+    """The socket went while an event waited for its answer."""
+
+
 def reconnect_delay(attempt: int, rand: float) -> float:
     """socket.io-client's Backoff.duration() for the ``attempt``-th try (0 first), ``rand`` in [0, 1)."""
     ms = _RECONNECT_DELAY * 1000 * 2**attempt
@@ -189,7 +193,12 @@ class Tab:
     async def _join(self, newest: str | None, *, wait: float) -> None:
         for _ in range(_JOIN_TRIES):
             request = {"client_id": self.client_id, "newest": newest}
-            answer = await asyncio.wait_for(self._emit(JOIN_EVENT, request), wait)
+            try:
+                answer = await asyncio.wait_for(self._emit(JOIN_EVENT, request), wait)
+            except SocketDropped:
+                if self.spec.follow:
+                    return  # the chat panel joins again on the socket that comes back (see _recover)
+                raise
             if answer and answer[0] is not None:
                 if self.spec.follow:
                     missed = json.dumps(answer)
@@ -209,7 +218,8 @@ class Tab:
 
         async def send() -> None:
             assert self._ws is not None
-            await self._ws.send(f"42{ack_id}{payload}")
+            with contextlib.suppress(ConnectionClosed):  # the reader sees the drop; the answer never comes
+                await self._ws.send(f"42{ack_id}{payload}")
 
         asyncio.get_running_loop().create_task(send())
         return future
@@ -235,6 +245,10 @@ class Tab:
         except ConnectionClosed as exc:
             self.drop_reasons.append(str(exc))
         finally:
+            for waiting in self._acks.values():  # answers that will never come on this socket
+                if not waiting.done():
+                    waiting.set_exception(SocketDropped("the socket dropped before the server answered"))
+            self._acks.clear()
             if not self.closing and self.dropped_at is None:
                 self.dropped_at = time.monotonic()
                 if self.spec.follow:
