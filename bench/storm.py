@@ -96,8 +96,13 @@ class Storm:
         return found
 
     async def _scrape(self, server: ServerProcess) -> dict[Any, float]:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10, trust_env=False) as http:
-            return _metrics((await http.get("/metrics")).text)
+        """The server's /metrics; empty when it does not answer within a minute (it is taking over the tabs)."""
+        try:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=60, trust_env=False) as http:
+                return _metrics((await http.get("/metrics")).text)
+        except httpx.HTTPError as exc:
+            log(f"storm: the survivor's /metrics did not answer: {exc!r}")
+            return {}
 
     async def _stories(self) -> list[dict[str, Any]]:
         answers = await asyncio.gather(*(w.call("stories", wait=60) for w in self.workers))
