@@ -237,7 +237,7 @@ def tally(stories: list[dict[str, Any]], *, ok: dict[int, float], orphans: set[s
         if not after:
             continue
         loaded, joined = after[0]
-        dropped += [at - killed for at in tab["drops"][:1]]
+        dropped += [at - killed for at in tab["drops"] if at >= killed][:1]  # not a drop while it connected
         page.append(loaded - killed)
         back.append(joined - killed)
         earlier = [seen.get(n) for n, sent in ok.items() if sent <= joined]
