@@ -27,13 +27,13 @@ from typing import Any
 
 from chat.settings import Settings
 
-from . import history, idle, presence, procstat, report, rooms, shard, writepath
+from . import history, idle, presence, procstat, report, rooms, shard, storm, writepath
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("idle", "fanout", "large", "memory", "rooms", "write", "history", "shard", "presence")
+PHASES = ("idle", "fanout", "large", "memory", "rooms", "write", "history", "shard", "presence", "storm")
 
 
 def _numbers(text: str) -> list[int]:
@@ -100,6 +100,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="idle phase: the product from the libraries' defaults to main.py's settings, one saving at a time",
     )
+    parser.add_argument("--storm-tabs", type=int, default=500, help="tabs on each process in the restart storm")
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -124,6 +125,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.idle_tabs, arguments.idle_settle, arguments.idle_window = 10, 1.0, 3.0
         arguments.idle_ablation = False
         arguments.large_clients = 20
+        arguments.storm_tabs = 10
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     only = [phase for phase in PHASES if phase in arguments.only.split(",")]
     # a run of some phases only must not overwrite the full results in docs/ with a partial report
@@ -275,6 +277,17 @@ def main(argv: list[str]) -> int:
                 rate=arguments.rate,
                 client_procs=arguments.client_procs,
                 concurrency=arguments.concurrency,
+            )
+        if "storm" in phases:
+            results["storm"] = storm.run(
+                storm.StormConfig(
+                    backends=backends,
+                    work_dir=work_dir,
+                    tabs=arguments.storm_tabs,
+                    rate=arguments.rate,
+                    client_procs=arguments.client_procs,
+                    concurrency=arguments.concurrency,
+                )
             )
     finally:
         drop_tables(db, tables)

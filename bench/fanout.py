@@ -31,7 +31,7 @@ from .sender import Post, Sender
 from .serverproc import REPO, Backends, ServerProcess
 from .stats import summary
 from .tab import Tab, TabSpec
-from .workers import OpenOrder, WorkerHandle
+from .workers import OpenOrder, WorkerHandle, close_clients
 
 _TABS_PER_PROCESS_MIN = 50
 
@@ -421,14 +421,7 @@ class Point:
         if self.warm is not None:
             with contextlib.suppress(Exception):
                 await self.warm.close()
-        if self.sender is not None:
-            with contextlib.suppress(Exception):
-                await self.sender.close()
-        for worker in self.workers:
-            with contextlib.suppress(Exception):
-                await worker.call("close", wait=20)
-        for worker in self.workers:
-            await asyncio.to_thread(worker.stop)
+        await close_clients(self.sender, self.workers, wait=20)
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
 

@@ -149,7 +149,7 @@ async def _point(variant: Variant, backends: Backends, work_dir: Path, o: IdleOp
         backends=backends,
         log_path=work_dir / f"server-{label}.log",
         storage_path=work_dir / f"st-{label}",
-        env=variant.env,
+        settings=variant.env,
         args=variant.args,
     )
     workers: list[WorkerHandle] = []

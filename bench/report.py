@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import idle, writepath_report
+from . import idle, storm, writepath_report
 from .fanout import log
 from .serverproc import REPO
 
@@ -161,6 +161,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         measured = f"{rate:.0f} msg/s" + ("" if worst is None else f"; {worst:.0f} when every post reads its session")
         # the product's own behaviour decides; the run without session-read reuse is shown beside it
         add("≥ 300 msg/s on the write path (one process)", measured, rate >= 300)
+    if results.get("storm"):
+        rows.append(storm.target(results["storm"]))
     return rows
 
 
@@ -187,6 +189,8 @@ def harness_problems(results: dict[str, Any]) -> list[str]:
         traced = [p for p in results.get("memory") or [] if (p.get("memory_grown") or {}).get("tracing")]
         if len(traced) != 2:
             problems.append("the traced memory runs did not report their allocations")
+    if "storm" in settings.get("only", "") and not (results.get("storm") or {}).get("back"):
+        problems.append(f"storm: no tab came back ({(results.get('storm') or {}).get('error', 'no error')})")
     if "rooms" in settings.get("only", ""):
         for which in ("alone", "all"):
             point = (results.get("rooms") or {}).get(which) or {}
@@ -541,6 +545,8 @@ def markdown(results: dict[str, Any]) -> str:
             else f"Profile: {write.get('profile', 'not taken')}.",
         ]
     out += _shard_section(results.get("shard"))
+    if results.get("storm"):
+        out += ["", storm.markdown(results["storm"])]
     out += [
         "",
         "## Machine",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -15,10 +16,14 @@ class Post:
     sent_at: float  # monotonic, when the request started
     status: int = 0  # 0: no answer (timeout or connection error)
     seconds: float = 0.0
+    tries: int = 0
 
 
 class Sender:
-    def __init__(self, base_url: str, *, timeout: float) -> None:
+    def __init__(self, base_url: str, *, timeout: float, retry: float = 0.0) -> None:
+        """``retry``: seconds for which a post that got no answer or a 5xx is sent again, with the same nonce (the
+        API stores a retried message once), as an integration does when the process it reached dies."""
+        self._retry = retry
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout,
@@ -61,13 +66,17 @@ class Sender:
 
     async def _post(self, post: Post, text: str, path: str) -> None:
         post.sent_at = time.monotonic()
-        try:
-            response = await self._http.post(
-                path, json={"text": text}, headers={"Authorization": f"Bearer {self._token}"}
-            )
-            post.status = response.status_code
-        except httpx.HTTPError:
-            post.status = 0
+        body = {"text": text} if not self._retry else {"text": text, "nonce": secrets.token_urlsafe(16)}
+        while True:
+            post.tries += 1
+            try:
+                response = await self._http.post(path, json=body, headers={"Authorization": f"Bearer {self._token}"})
+                post.status = response.status_code
+            except httpx.HTTPError:
+                post.status = 0
+            if (post.status and post.status < 500) or time.monotonic() - post.sent_at > self._retry:
+                break
+            await asyncio.sleep(0.2)
         post.seconds = time.monotonic() - post.sent_at
 
     async def close(self) -> None:

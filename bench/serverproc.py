@@ -78,12 +78,14 @@ class ServerProcess:
         log_path: Path,
         storage_path: Path,
         trace_memory: bool = False,
-        env: dict[str, str] | None = None,
+        settings: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
     ) -> None:
+        """``settings``: environment values over the run's, e.g. one CHAT_STORAGE_SECRET for processes that share
+        their browsers; ``args``: more arguments of bench.server."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        environment = backends.env() | (env or {})
+        environment = backends.env()
         environment.update(
             CHAT_HOST="127.0.0.1",
             CHAT_PORT=str(self.port),
@@ -91,6 +93,7 @@ class ServerProcess:
             NICEGUI_STORAGE_PATH=str(storage_path),
             PYTHONUNBUFFERED="1",
         )
+        environment.update(settings or {})
         if trace_memory:
             environment["PYTHONTRACEMALLOC"] = "1"  # from start-up; bench/server.py reports what grew since a mark
         log_path.parent.mkdir(parents=True, exist_ok=True)

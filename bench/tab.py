@@ -11,6 +11,11 @@ What the browser does, step by step (NiceGUI 3.18, nicegui/static/nicegui.js and
 4. The product's chat panel (components/chat_panel.js) emits ``sinchchat_join`` with its newest key and
    retries every 100 ms while the answer is null; the answer is what it missed.
 A message is recognised in whatever arrives by a token in its text; the first arrival per message counts.
+
+A tab that follows (``TabSpec.follow``) also does what nicegui.js does when its socket drops: socket.io-client
+reconnects with its back-off (1 s, 2 s, 4 s, 5 s at most, each +-50 %) and the same query; a server that does not
+know the client refuses it with "Implicit handshake failed" (a 44 packet), and nicegui.js then reloads the page, which
+the load balancer sends to a process that answers. What the reloaded page and its join bring counts as seen.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import ast
 import asyncio
 import contextlib
 import json
+import math
+import random
 import re
 import time
 import uuid
@@ -28,16 +35,38 @@ from urllib.parse import urlencode
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 _QUERY = re.compile(r"query: (\{[^\n]*\}),\n")
-_KEY = re.compile(r'"key":\s*"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f]{16})"')
+KEY_PATTERN = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f]{16}"  # a message key (chat/models.py)
+_KEY = re.compile(rf'"key":\s*"({KEY_PATTERN})"')
 _ACK = re.compile(r"^43(\d+)(.*)$", re.DOTALL)
 JOIN_EVENT = "sinchchat_join"  # components/broadcast.py
 _ACTIVITY_FRAME = '42["sinchchat_activity"'  # components/broadcast.py ACTIVITY_EVENT, as Socket.IO frames it
 _PRESENCE_FRAMES = ('42["sinchchat_presence"', '42["sinchchat_typing"')  # components/presence_emit.py
 _JOIN_RETRY_SECONDS = 0.1
 _JOIN_TRIES = 100
+# socket.io-client's Manager defaults: reconnectionDelay, reconnectionDelayMax, randomizationFactor; factor 2
+_RECONNECT_DELAY = 1.0
+_RECONNECT_DELAY_MAX = 5.0
+_RECONNECT_JITTER = 0.5
+_ROUTE_COOKIE = "sc_route"  # scripts/nginx/sinchchat.conf.template: the load balancer's sticky key
+
+
+class HandshakeRefused(Exception):
+    """The server answered the socket's CONNECT with an error (44): it does not know the page's client."""
+
+
+class SocketDropped(Exception):
+    """The socket went while an event waited for its answer."""
+
+
+def reconnect_delay(attempt: int, rand: float) -> float:
+    """socket.io-client's Backoff.duration() for the ``attempt``-th try (0 first), ``rand`` in [0, 1)."""
+    ms = _RECONNECT_DELAY * 1000 * 2**attempt
+    deviation = math.floor(rand * _RECONNECT_JITTER * ms)
+    ms = ms - deviation if (math.floor(rand * 10) & 1) == 0 else ms + deviation
+    return float(min(ms, _RECONNECT_DELAY_MAX * 1000)) / 1000
 
 
 def _js_query_value(value: Any) -> str:
@@ -58,6 +87,7 @@ class TabSpec:
     login: bool
     join: bool
     deflate: bool = True  # every browser offers permessage-deflate; False shows what it costs the server
+    follow: bool = False  # when the socket drops: reconnect, and reload the page when the server does not know it
 
 
 @dataclass(slots=True)
@@ -74,21 +104,39 @@ class Tab:
     presence: int = 0  # Online list and typing frames received (since armed)
     dropped_at: float | None = None
     closing: bool = False
+    cookie: str = ""  # the browser's cookies (the sign-in cookie once signed in)
+    route: str = ""  # the load balancer's sticky cookie, as nginx set it in this browser
+    keys: dict[int, set[str]] = field(default_factory=dict)  # a following tab: the keys each message came with
+    reloads: list[tuple[float, float]] = field(default_factory=list)  # a following tab: (page loaded, joined)
+    drops: list[float] = field(default_factory=list)  # a following tab: when its socket dropped
+    drop_reasons: list[str] = field(default_factory=list)
+    newest: str | None = None  # a following tab: the newest message key it holds, for the join after a reconnect
+    failure: str = ""  # a following tab that could not come back: why (a browser would show an error page)
     pattern: re.Pattern[str] | None = None
     _ws: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
     _acks: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     _next_ack: int = 0
+    _query: dict[str, Any] = field(default_factory=dict)
+    _recovery: asyncio.Task[None] | None = None
+
+    def _cookies(self) -> dict[str, str] | None:
+        cookies = "; ".join(c for c in (self.cookie, f"{_ROUTE_COOKIE}={self.route}" if self.route else "") if c)
+        return {"Cookie": cookies} if cookies else None
 
     async def open(self, http: httpx.AsyncClient, *, wait: float) -> None:
         """Load the page and connect its socket; raises on any failure."""
-        cookie = ""
         if self.spec.login:
-            login = await http.get("/bench/login", params={"name": self.name})
+            login = await http.get("/bench/login", params={"name": self.name}, headers=self._cookies())
             login.raise_for_status()
-            cookie = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("set-cookie"))
-        page = await http.get(self.spec.path, headers={"Cookie": cookie} if cookie else None)
+            self.cookie = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("set-cookie"))
+        await self._load(http, wait=wait)
+
+    async def _load(self, http: httpx.AsyncClient, *, wait: float) -> None:
+        """GET the page, connect its socket, join its room."""
+        page = await http.get(self.spec.path, headers=self._cookies())
         page.raise_for_status()
+        loaded = time.monotonic()
         found = _QUERY.search(page.text)
         if found is None:
             raise RuntimeError(f"no socket query in the page {self.spec.path}")
@@ -96,13 +144,26 @@ class Tab:
         query: dict[str, Any] = ast.literal_eval(found.group(1))
         self.client_id = str(query["client_id"])
         self.next_message_id = int(query.get("next_message_id", 0))
+        self.acked_message_id = -1
         keys = _KEY.findall(page.text)
-        newest = max(keys) if keys else None
+        newest = self.newest = max(keys) if keys else None
         query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id=None)
-        query.update(EIO=4, transport="websocket")
+        self._query = query
+        await self._connect(wait=wait)
+        if self.spec.join:
+            await self._join(newest, wait=wait)
+        if self.spec.follow:
+            now = time.monotonic()
+            self._scan(page.text, now)  # the page's history is shown once the app runs: by the join, at the latest
+            self.reloads.append((loaded, now))
+
+    async def _connect(self, *, wait: float) -> None:
+        """Open the page's socket with its query (socket.io-client keeps it for every reconnection attempt)."""
+        query = {**self._query, "next_message_id": self.next_message_id, "EIO": 4, "transport": "websocket"}
         url = self.spec.base_url.replace("http", "ws", 1) + "/_nicegui_ws/socket.io/?"
         url += urlencode({k: _js_query_value(v) for k, v in query.items()})
-        headers = {"Cookie": cookie} if cookie else None
+        headers = self._cookies()
+        self.dropped_at = None
         self._ws = await connect(
             url,
             origin=self.spec.base_url,  # type: ignore[arg-type]
@@ -125,16 +186,24 @@ class Tab:
             elif isinstance(answer, str) and answer.startswith("40"):
                 break
             elif isinstance(answer, str) and answer.startswith("44"):
-                raise RuntimeError(f"the server refused the socket: {answer:.120}")
+                await self._ws.close()
+                raise HandshakeRefused(f"the server refused the socket: {answer:.120}")
         self._reader = asyncio.create_task(self._read())
-        if self.spec.join:
-            await self._join(newest, wait=wait)
 
     async def _join(self, newest: str | None, *, wait: float) -> None:
         for _ in range(_JOIN_TRIES):
             request = {"client_id": self.client_id, "newest": newest}
-            answer = await asyncio.wait_for(self._emit(JOIN_EVENT, request), wait)
+            try:
+                answer = await asyncio.wait_for(self._emit(JOIN_EVENT, request), wait)
+            except SocketDropped:
+                if self.spec.follow:
+                    return  # the chat panel joins again on the socket that comes back (see _recover)
+                raise
             if answer and answer[0] is not None:
+                if self.spec.follow:
+                    missed = json.dumps(answer)
+                    self._scan(missed, time.monotonic())  # what it missed, shown at once
+                    self._note_newest(missed)
                 return
             await asyncio.sleep(_JOIN_RETRY_SECONDS)
         raise RuntimeError("the server never let the socket join the room")
@@ -149,7 +218,8 @@ class Tab:
 
         async def send() -> None:
             assert self._ws is not None
-            await self._ws.send(f"42{ack_id}{payload}")
+            with contextlib.suppress(ConnectionClosed):  # the reader sees the drop; the answer never comes
+                await self._ws.send(f"42{ack_id}{payload}")
 
         asyncio.get_running_loop().create_task(send())
         return future
@@ -170,29 +240,77 @@ class Tab:
                 elif frame.startswith("43"):
                     self._answer(frame)
                 elif frame.startswith(("41", "1")):
+                    self.drop_reasons.append(f"the server closed it ({frame[:40]})")
                     break
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            self.drop_reasons.append(str(exc))
         finally:
+            for waiting in self._acks.values():  # answers that will never come on this socket
+                if not waiting.done():
+                    waiting.set_exception(SocketDropped("the socket dropped before the server answered"))
+            self._acks.clear()
             if not self.closing and self.dropped_at is None:
                 self.dropped_at = time.monotonic()
+                if self.spec.follow:
+                    self.drops.append(self.dropped_at)
+                    self._recovery = asyncio.create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """nicegui.js after a drop: reconnect with back-off; when the server refuses the page's client, reload it.
+
+        A reload that fails leaves the tab on the error page for good, as in a browser: ``failure`` says why.
+        """
+        attempt = 0
+        while not self.closing:
+            await asyncio.sleep(reconnect_delay(attempt, random.random()))
+            attempt += 1
+            try:
+                await self._connect(wait=20)
+            except HandshakeRefused:
+                break
+            except (OSError, TimeoutError, WebSocketException):
+                continue  # nothing answered: socket.io-client tries again
+            # the process that rendered the page answers again: the page stays, and the chat panel joins again
+            with contextlib.suppress(Exception):
+                await self._join(self.newest, wait=20)
+            return
+        async with httpx.AsyncClient(base_url=self.spec.base_url, timeout=60, trust_env=False) as http:
+            try:
+                await self._load(http, wait=60)
+            except Exception as exc:
+                self.failure = f"{type(exc).__name__}: {exc}"[:200]
 
     def _take(self, frame: str, now: float) -> None:
         if frame.startswith(_ACTIVITY_FRAME):
             self.activity += 1
         elif frame.startswith(_PRESENCE_FRAMES):
             self.presence += 1
-        if self.pattern is not None:
-            for match in self.pattern.finditer(frame):
-                number = int(match.group(1))
-                if number not in self.seen:
-                    self.seen[number] = now
+        self._scan(frame, now)
+        if self.spec.follow:
+            self._note_newest(frame)
         # NiceGUI's outbox appends "_id" last to every message it sends; nicegui.js acknowledges it
         if frame.endswith("}]"):
             marker = frame.rfind('"_id":', len(frame) - 40)
             if marker > 0:
                 with contextlib.suppress(ValueError):
                     self.next_message_id = max(self.next_message_id, int(frame[marker + 6 : -2]) + 1)
+
+    def _note_newest(self, text: str) -> None:
+        keys = _KEY.findall(text)
+        if keys and (self.newest is None or max(keys) > self.newest):
+            self.newest = max(keys)
+
+    def _scan(self, text: str, now: float) -> None:
+        """Note the armed pattern's messages in ``text``; with a group named key, the key each one came with too."""
+        if self.pattern is None:
+            return
+        keyed = "key" in self.pattern.groupindex
+        for match in self.pattern.finditer(text):
+            number = int(match.group(1) if not keyed else match.group("number"))
+            if number not in self.seen:
+                self.seen[number] = now
+            if keyed:
+                self.keys.setdefault(number, set()).add(match.group("key"))
 
     def _answer(self, frame: str) -> None:
         match = _ACK.match(frame)
@@ -213,6 +331,10 @@ class Tab:
 
     async def close(self) -> None:
         self.closing = True
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(BaseException):
+                await self._recovery
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), 5)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from .sender import Sender
 from .tab import Tab, TabSpec
 
 _ACK_INTERVAL = 3.0  # nicegui.js: setInterval(() => ack(), 3000)
@@ -38,6 +39,7 @@ class OpenOrder:
     concurrency: int
     timeout: float
     paths: list[str] | None = None  # the page of each name's tab, when they differ (tabs spread over rooms)
+    route: str = ""  # the load balancer's sticky cookie for these tabs: which process they land on
 
 
 class _Worker:
@@ -56,7 +58,7 @@ class _Worker:
 
             async def one(name: str, path: str | None) -> None:
                 spec = order.spec if path is None else dataclasses.replace(order.spec, path=path)
-                tab = Tab(name=name, spec=spec)
+                tab = Tab(name=name, spec=spec, route=order.route)
                 async with limit:
                     try:
                         await asyncio.wait_for(tab.open(http, wait=order.timeout), order.timeout * 2)
@@ -111,6 +113,23 @@ class _Worker:
             "live": self.live(),
         }
 
+    def stories(self) -> dict[str, Any]:
+        """Each tab's story: what it saw and when, with which keys, when it dropped, its reloads, its failure."""
+        return {
+            "tabs": [
+                {
+                    "route": tab.route,
+                    "seen": dict(tab.seen),
+                    "keys": {number: sorted(keys) for number, keys in tab.keys.items()},
+                    "reloads": list(tab.reloads),
+                    "drops": list(tab.drops),
+                    "drop_reasons": list(tab.drop_reasons),
+                    "failure": tab.failure,
+                }
+                for tab in self.tabs
+            ]
+        }
+
     async def churn(self, order: ChurnOrder) -> dict[str, Any]:
         """Close the oldest tab and open a new one, ``order.rate`` times a second for ``order.seconds``: people
         arriving and leaving, each change on time however long a page takes to load."""
@@ -162,6 +181,8 @@ async def _serve(conn: Connection) -> None:
             answer = worker.count()
         elif command == "collect":
             answer = worker.collect()
+        elif command == "stories":
+            answer = worker.stories()
         elif command == "close":
             answer = await worker.close()
         else:
@@ -209,3 +230,15 @@ class WorkerHandle:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=5)
+
+
+async def close_clients(sender: Sender | None, workers: list[WorkerHandle], *, wait: float) -> None:
+    """The end of a measurement's client side: the sender's connections, every tab, every client process."""
+    if sender is not None:
+        with contextlib.suppress(Exception):
+            await sender.close()
+    for worker in workers:
+        with contextlib.suppress(Exception):
+            await worker.call("close", wait=wait)
+    for worker in workers:
+        await asyncio.to_thread(worker.stop)

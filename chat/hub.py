@@ -349,6 +349,12 @@ class Hub:
         memory = self._rooms.get(room)
         return None if memory is None else memory.since(key)
 
+    def newest_page(self, room: str, limit: int) -> tuple[list[Message], str | None] | None:
+        """The newest page of ``room`` from memory (see RoomMemory.newest), or None when the room is not shown here
+        or memory cannot tell: a tab opening a room that other tabs here show costs no query."""
+        memory = self._rooms.get(room)
+        return None if memory is None else memory.newest(limit)
+
     async def catch_up(self, room: str) -> None:
         """Read what DynamoDB holds for ``room`` since its last catch-up (minus an overlap) and deliver what is new.
 

@@ -58,6 +58,19 @@ class Metrics:
         self.read_marker_writes = Counter(
             "sinchchat_read_marker_writes", "Read markers written to DynamoDB by this process.", registry=r
         )
+        self.first_pages = Counter(
+            "sinchchat_first_pages",
+            "Newest history pages served (a tab opening a room, the API without a cursor), by where they came from: "
+            "this process's memory of a room it shows, or a DynamoDB Query.",
+            ["source"],
+            registry=r,
+        )
+        self.dynamodb_calls = Counter(
+            "sinchchat_dynamodb_calls",
+            "DynamoDB API calls made by this process (botocore's retries not counted), by operation and table.",
+            ["operation", "table"],
+            registry=r,
+        )
         self.post_seconds = Histogram(
             "sinchchat_post_seconds",
             "From the start of a post to its acknowledgement (checked and stored; the announcement is not waited for).",

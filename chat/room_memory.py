@@ -115,6 +115,18 @@ class RoomMemory:
         start = bisect.bisect_right(self._keys, floor)
         return [self._messages[k] for k in self._keys[start:]]
 
+    def newest(self, limit: int) -> tuple[list[Message], str | None] | None:
+        """The newest ``limit`` messages, oldest first, and the cursor of the page before them (None when nothing
+        older is stored), as DynamoDB's newest page would give them; None when memory cannot tell: not primed yet, or
+        holding fewer than ``limit`` without reaching back to the room's first message."""
+        if self._caught_up_at is None:
+            return None
+        if len(self._keys) < limit and self._complete_above != "":
+            return None
+        keys = self._keys[-limit:]
+        older = len(self._keys) > limit or self._complete_above != ""
+        return [self._messages[k] for k in keys], (keys[0] if older and keys else None)
+
     async def read_missed(self) -> list[Message] | None:
         """What DynamoDB holds since the last catch-up began (minus the overlap); the newest page the first time.
 

@@ -80,6 +80,10 @@ class Runtime:
             endpoint=endpoint, region=settings.aws_region, credentials=credentials, workers=1, timeout=1, attempts=1
         )
         self.tables = TableNames.with_prefix(settings.table_prefix)
+        prefix = settings.table_prefix
+        self.dynamo.on_call(
+            lambda operation, table: self.metrics.dynamodb_calls.labels(operation, table.removeprefix(prefix)).inc()
+        )
         self.storage_secret = settings.storage_secret or self._generated_secret()
         self.bus = Bus(
             redis=self.redis,

@@ -50,6 +50,15 @@ class Dynamo:
             log.warning("DynamoDB call %s failed: %s", getattr(func, "__name__", func), exc)
             raise StorageUnavailable(UNAVAILABLE) from exc
 
+    def on_call(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(operation, table)`` before every API call this client makes (once per call, whatever
+        botocore's retries do), through botocore's public event hooks."""
+
+        def heard(model: Any, params: dict[str, Any], **_: Any) -> None:
+            listener(str(model.name), str(params.get("TableName", "")))
+
+        self.client.meta.events.register("before-parameter-build.dynamodb", heard)
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.client.close()

@@ -19,6 +19,8 @@ from chat.rooms import Room
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from tests.conftest import BUS_KEY, make_service
+from tests.dynamo_calls import watched
+from tests.helpers import wait_for
 from tests.recording import RecordingBus, RecordingSink, show
 
 _CLOCK = KeyClock()
@@ -271,3 +273,48 @@ async def test_since_of_a_room_not_shown_here_reads_dynamodb(memory_service: Cha
     sent = [await memory_service.send(session, f"m{i}") for i in range(3)]
     assert memory_service.hub.since("lobby", None) is None
     assert await memory_service.since("lobby", None) == sent
+
+
+async def test_a_tab_opening_a_room_shown_here_gets_the_newest_page_from_memory_without_a_query(
+    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
+) -> None:
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
+    service = make_service(memory_db, tables, bus, page_size=3)
+    session = await service.register("Lee")
+    sent = [await service.send(session, f"m{i}") for i in range(5)]
+    from_dynamodb = await service.history("lobby")  # nobody shows the room here yet
+    await service.hub.start(catch_up_interval=3600)
+    try:
+        await show(service.hub, "lobby")
+        with watched(memory_db) as calls:
+            page = await service.history("lobby")
+            # the whole room is in memory: a page that reaches its first message says nothing older is left
+            everything = await service.history("lobby", limit=5)
+        assert calls.of("Query") == []
+        assert page == from_dynamodb
+        assert page.messages == sent[2:]
+        assert page.cursor == sent[2].key
+        assert everything.messages == sent
+        assert everything.cursor is None
+    finally:
+        await service.hub.stop()
+
+
+async def test_the_newest_page_is_read_from_dynamodb_where_memory_cannot_tell(
+    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
+) -> None:
+    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
+    service = make_service(memory_db, tables, bus, recent_size=3, page_size=4)  # memory holds less than a page
+    session = await service.register("Lee")
+    sent = [await service.send(session, f"m{i}") for i in range(5)]
+    await service.hub.start(catch_up_interval=3600)
+    try:
+        service.hub.open_room("lobby")  # a memory this small never reaches back far enough for `show`
+        assert await wait_for(lambda: service.hub.newest_page("lobby", 3) is not None, timeout=3)
+        with watched(memory_db) as calls:
+            page = await service.history("lobby")
+        assert len(calls.of("Query")) == 1
+        assert page.messages == sent[1:]
+        assert page.cursor == sent[1].key
+    finally:
+        await service.hub.stop()

@@ -130,3 +130,30 @@ def test_two_metrics_objects_never_share_counts() -> None:
     a, b = Metrics(), Metrics()
     a.stored.inc()
     assert (value(a, "sinchchat_messages_stored_total"), value(b, "sinchchat_messages_stored_total")) == (1, 0)
+
+
+async def test_first_pages_count_where_they_came_from(service: ChatService, metrics: Metrics) -> None:
+    alice = await service.register("Alice")
+    await service.send(alice, "hello")
+    await service.history("lobby")  # nobody shows the lobby here: DynamoDB
+    await show(service.hub, "lobby")
+    await service.history("lobby")
+    await service.history("lobby")
+    assert value(metrics, "sinchchat_first_pages_total", source="dynamodb") == 1
+    assert value(metrics, "sinchchat_first_pages_total", source="memory") == 2
+
+
+def test_dynamodb_calls_are_counted_by_operation_and_table() -> None:
+    from chat.runtime import Runtime
+    from chat.settings import Settings
+
+    runtime = Runtime(Settings(table_prefix="t_"))  # embedded: moto in this process
+    try:
+        runtime.prepare()
+        runtime.dynamo.client.get_item(TableName="t_Users", Key={"UserName": {"S": "nobody"}})
+        runtime.dynamo.client.get_item(TableName="t_Users", Key={"UserName": {"S": "nobody"}})
+        assert value(runtime.metrics, "sinchchat_dynamodb_calls_total", operation="GetItem", table="Users") == 2
+    finally:
+        if runtime.embedded is not None:
+            runtime.embedded.stop()
+        runtime.dynamo.close()

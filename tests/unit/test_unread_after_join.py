@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from chat.service import ChatService
+from chat.storage import Dynamo
+from tests.dynamo_calls import watched
 
 
 async def test_a_session_that_just_joined_finds_nothing_unread_from_before_it_joined(
@@ -33,3 +35,10 @@ async def test_a_room_read_here_a_moment_ago_counts_only_what_came_after(memory_
     memory_service.mark_read(reader, room.id, seen.key)
     await memory_service.send(writer, "not seen yet", room=room.id)
     assert await memory_service.unread(reader, [room]) == {room.id: 1}
+
+
+async def test_counting_no_rooms_reads_nothing(memory_service: ChatService, memory_db: Dynamo) -> None:
+    reader = await memory_service.register("Ann")
+    with watched(memory_db) as calls:
+        assert await memory_service.unread(reader, []) == {}
+    assert calls.calls == []

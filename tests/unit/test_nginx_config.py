@@ -1,0 +1,29 @@
+"""The load balancer's config holds as many tabs as the benchmarks put behind it."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.processes import NGINX_DIR
+
+TABS = 1000  # the restart storm's full size: two processes with 500 tabs each, all on one nginx
+
+
+def _directive(name: str) -> int:
+    found = re.search(rf"^\s*{name}\s+(\d+);", (NGINX_DIR / "nginx.conf").read_text(), re.MULTILINE)
+    assert found is not None, f"{name} is not set"
+    return int(found.group(1))
+
+
+def test_nginx_holds_a_thousand_tabs_twice_over() -> None:
+    # a websocket through nginx is two connections: the browser's and the one to the app process
+    assert _directive("worker_connections") >= 2 * 2 * TABS
+    assert _directive("worker_rlimit_nofile") >= _directive("worker_connections")
+
+
+def test_nginx_opens_a_fresh_connection_to_the_app_for_every_request() -> None:
+    # a websocket upgraded on a pooled connection was closed 5 s later by uvicorn's keep-alive timer: a restart
+    # storm's survivor lost five in six of its own tabs that way (bench storm phase, 200 tabs a process)
+    template = (NGINX_DIR / "sinchchat.conf.template").read_text()
+    upstream = template[template.index("upstream sinchchat {") :].split("\n}", 1)[0]
+    assert not re.search(r"^\s*keepalive\s", upstream, re.MULTILINE)
