@@ -148,16 +148,18 @@ def test_up_arrow_edits_the_last_message_and_escape_cancels(
     expect(message(cy, "newest one, fixed").get_by_text("(edited)")).to_be_visible()
 
 
-def plant_old(deployment: Deployment, author_id: str, texts: list[str]) -> None:
-    """Store messages of ``author_id`` two minutes old: older than any overlap a returning tab's join reads back,
-    so only the changes it asks for bring what happened to them."""
+def plant_old(deployment: Deployment, author_id: str, texts: list[str], *, room: str) -> None:
+    """Store messages of ``author_id`` in ``room`` two minutes old: older than any overlap a returning tab's join
+    reads back, so only the changes it asks for bring what happened to them. Unannounced and older than what the
+    periodic catch-up reads: only a process that reads the room's first page after this shows them (one that
+    already shows the room serves its first page from memory)."""
     with deployment.dynamodb() as client:
         for i, text in enumerate(texts):
             key = new_message_key(datetime.now(UTC) - timedelta(minutes=2, seconds=-i))
             client.put_item(
                 TableName=f"{deployment.prefix}Messages",
                 Item={
-                    "PartitionKey": {"S": deployment.room},
+                    "PartitionKey": {"S": room},
                     "CreatedAt": {"S": key},
                     "UserName": {"S": "Dee"},
                     "DisplayName": {"S": "Dee"},
@@ -176,12 +178,15 @@ def test_a_tab_offline_while_messages_change_shows_every_change_when_it_is_back(
     api = Api(cluster.nginx.base_url)
     try:
         (author_id,) = {m["author_id"] for m in api.all_messages() if m["text"] == "Dee is here"}
+        room = api.create_room(api.join("Host"), "Changes")  # a room neither process shows yet
     finally:
         api.close()
-    plant_old(deployment, author_id, ["will be edited", "will be deleted", "will get a heart"])
-    dee.reload()
+    plant_old(deployment, author_id, ["will be edited", "will be deleted", "will get a heart"], room=room["id"])
+    dee.goto(room["path"])
     expect_chat(dee, "Dee")
     join(eli, "Eli")
+    eli.goto(room["path"])
+    expect_chat(eli, "Eli")
     for page in (dee, eli):
         expect(message(page, "will get a heart")).to_be_visible()
 
