@@ -27,13 +27,13 @@ from typing import Any
 
 from chat.settings import Settings
 
-from . import history, presence, procstat, report, rooms, shard, writepath
+from . import history, join, presence, procstat, report, rooms, shard, writepath
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("fanout", "memory", "rooms", "write", "history", "shard", "presence")
+PHASES = ("fanout", "memory", "rooms", "write", "history", "shard", "presence", "join")
 
 
 def _numbers(text: str) -> list[int]:
@@ -84,6 +84,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--presence-typists", type=int, default=50, help="people typing in the presence phase")
     parser.add_argument("--presence-churn", type=float, default=10.0, help="tabs closed and opened a second")
     parser.add_argument("--presence-window", type=float, default=20.0, help="seconds of each presence window")
+    parser.add_argument("--join-tabs", type=int, default=1000, help="tabs in the join storm (default %(default)s)")
+    parser.add_argument("--join-concurrency", type=int, default=32, help="join storm page loads in flight in total")
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -105,6 +107,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.shard_subscribers, arguments.shard_seconds = "1,10", 0.5
         arguments.presence_tabs, arguments.presence_typists, arguments.presence_churn = 20, 5, 2.0
         arguments.presence_window = 4.0
+        arguments.join_tabs, arguments.join_concurrency = 20, 4
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     only = [phase for phase in PHASES if phase in arguments.only.split(",")]
     # a run of some phases only must not overwrite the full results in docs/ with a partial report
@@ -237,6 +240,15 @@ def main(argv: list[str]) -> int:
                 rate=arguments.rate,
                 client_procs=arguments.client_procs,
                 concurrency=arguments.concurrency,
+            )
+        if "join" in phases:
+            results["join"] = join.run(
+                backends,
+                work_dir,
+                tabs=arguments.join_tabs,
+                concurrency=arguments.join_concurrency,
+                client_procs=arguments.client_procs,
+                profile_to=arguments.out / "benchmarks-join-profile.txt" if arguments.profile else None,
             )
     finally:
         drop_tables(db, tables)

@@ -75,6 +75,12 @@ class Tab:
     dropped_at: float | None = None
     closing: bool = False
     pattern: re.Pattern[str] | None = None
+    cookie: str | None = None  # the browser's cookie; None: signed in by ``open`` (with spec.login)
+    # seconds from the page request: its answer read, the socket connected, the room joined (None: not reached)
+    page_seconds: float | None = None
+    connected_seconds: float | None = None
+    joined_seconds: float | None = None
+    history_in_page: bool = False  # the page itself carried messages: shown without another round trip
     _ws: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
     _acks: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
@@ -82,13 +88,13 @@ class Tab:
 
     async def open(self, http: httpx.AsyncClient, *, wait: float) -> None:
         """Load the page and connect its socket; raises on any failure."""
-        cookie = ""
-        if self.spec.login:
-            login = await http.get("/bench/login", params={"name": self.name})
-            login.raise_for_status()
-            cookie = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("set-cookie"))
+        if self.cookie is None and self.spec.login:
+            await self.sign_in(http)
+        cookie = self.cookie or ""
+        started = time.monotonic()
         page = await http.get(self.spec.path, headers={"Cookie": cookie} if cookie else None)
         page.raise_for_status()
+        self.page_seconds = time.monotonic() - started
         found = _QUERY.search(page.text)
         if found is None:
             raise RuntimeError(f"no socket query in the page {self.spec.path}")
@@ -97,6 +103,7 @@ class Tab:
         self.client_id = str(query["client_id"])
         self.next_message_id = int(query.get("next_message_id", 0))
         keys = _KEY.findall(page.text)
+        self.history_in_page = bool(keys)
         newest = max(keys) if keys else None
         query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id=None)
         query.update(EIO=4, transport="websocket")
@@ -126,9 +133,17 @@ class Tab:
                 break
             elif isinstance(answer, str) and answer.startswith("44"):
                 raise RuntimeError(f"the server refused the socket: {answer:.120}")
+        self.connected_seconds = time.monotonic() - started
         self._reader = asyncio.create_task(self._read())
         if self.spec.join:
             await self._join(newest, wait=wait)
+            self.joined_seconds = time.monotonic() - started
+
+    async def sign_in(self, http: httpx.AsyncClient) -> None:
+        """Log in as ``name`` through the bench-only route, as Join does, and keep the cookie it sets."""
+        login = await http.get("/bench/login", params={"name": self.name})
+        login.raise_for_status()
+        self.cookie = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("set-cookie"))
 
     async def _join(self, newest: str | None, *, wait: float) -> None:
         for _ in range(_JOIN_TRIES):
