@@ -224,12 +224,6 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         """Show why the room typed in New room was not made."""
         self.run_method("roomRefused", error)
 
-    def show_presence(self, people: dict[str, Any], typists: list[list[Any]]) -> None:
-        """The room's Online list (``{"all": [[author_id, name], ...]}``) and typists (``[[author_id, name, seconds],
-        ...]``) in full, before the page is sent; afterwards they change through the room's emits."""
-        self._props["online"] = people
-        self._props["typing"] = tuple(typists)
-
     def prepend(self, payload: list[dict[str, Any]]) -> None:
         """Insert older messages above, keeping the reader's place (the dicts are shared, as for show).
 

@@ -54,3 +54,14 @@ async def test_load_more_to_the_start_of_a_long_room_keeps_the_view_model_bounde
     await eventually(lambda: _assert_equal(panel.item(panel.keys[-1])["text"], "new"))  # type: ignore[index]
     # the browser may trim its list to its newest when news reaches it: Load more reads on from what both hold
     assert panel.load_before == panel.oldest_key
+
+
+async def test_a_page_does_not_carry_the_rooms_online_list_which_comes_with_its_join(chat_app: ChatApp) -> None:
+    """The people present would make every page of a busy room larger: N tabs opening it would cost N squared."""
+    for name in ("Alice", "Bob"):
+        await join(chat_app.new_user(), name)
+    carol = chat_app.new_user()
+    await join(carol, "Carol")
+    (panel,) = carol.find(ChatPanel).elements
+    assert panel.props["online"] == {"all": ()}
+    assert panel.props["typing"] == ()
