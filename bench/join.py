@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from . import procstat
 from .alternatives import PATHS
 from .fanout import log
 from .serverproc import REPO, Backends, ServerProcess
@@ -138,11 +139,16 @@ async def _storm(way: str, backends: Backends, work_dir: Path, **options: Any) -
         rss0 = server.rss()
         raw = work_dir / "join.pyspy"
         with _py_spy(server.pid, raw) if profile_to else contextlib.nullcontext():
+            dynamo = procstat.service_pid("DynamoDBLocal")
+            dynamo0 = procstat.cpu_seconds(dynamo) if dynamo else 0.0
+            system0 = procstat.SystemCpu.read()
             cpu0, t0 = server.cpu(), time.monotonic()
             answers = await asyncio.gather(
                 *(w.call("storm", (n, _TIMEOUT), wait=900) for w, n in zip(workers, in_flight, strict=True))
             )
             cpu1, t1 = server.cpu(), time.monotonic()
+            dynamo_ms = 1000 * (procstat.cpu_seconds(dynamo) - dynamo0) / max(1, tabs) if dynamo else None
+            machine = procstat.SystemCpu.read().busy_seconds_since(system0) / (t1 - t0)
         times = [t for a in answers for t in a["times"]]
         ready = [t[2] if product else t[1] for t in times]
         result.update(
@@ -157,6 +163,8 @@ async def _storm(way: str, backends: Backends, work_dir: Path, **options: Any) -
             ready=summary([r for r in ready if r is not None]),
             cpu_ms_per_tab=1000 * (cpu1 - cpu0) / max(1, tabs),
             server_cores=(cpu1 - cpu0) / (t1 - t0),
+            dynamodb_local_ms_per_tab=dynamo_ms,
+            machine_busy=machine,
             rss_kib_per_tab=(server.rss() - rss0) / 1024 / max(1, tabs),
         )
         if profile_to:
@@ -218,6 +226,10 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     ]
 
 
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _s(stats: dict[str, Any] | None) -> str:
     if not stats or not stats.get("n"):
         return "- | - | -"
@@ -237,8 +249,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "",
         "| way | tabs open | errors | storm (s) | history in page | page p50 / p99 / max | socket p50 / p99 / max "
         "| joined p50 / p99 / max | page-ready p50 / p99 / max | server CPU per tab (ms) | server busy (cores) "
-        "| RSS per tab (KiB) |",
-        "|---|---:|---:|---:|---:|---|---|---|---|---:|---:|---:|",
+        "| DynamoDB Local CPU per tab (ms) | machine busy (cores) | RSS per tab (KiB) |",
+        "|---|---:|---:|---:|---:|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for p in result["points"]:
         if p.get("error"):
@@ -247,7 +259,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {p['way']} | {p['opened']} | {p['errors']} | {p['seconds']:.1f} | {p['history_in_page']} | "
             + " | ".join(_s(p.get(k)).replace(" | ", " / ") for k in ("page", "connected", "joined", "ready"))
-            + f" | {p['cpu_ms_per_tab']:.1f} | {p['server_cores']:.2f} | {p['rss_kib_per_tab']:.0f} |"
+            + f" | {p['cpu_ms_per_tab']:.1f} | {p['server_cores']:.2f} | {_f(p.get('dynamodb_local_ms_per_tab'))} "
+            f"| {p['machine_busy']:.2f} | {p['rss_kib_per_tab']:.0f} |"
         )
     if result.get("ratio") is not None:
         lines += ["", f"The product's storm takes {result['ratio']:.2f}x the floor's (target ≤ {TARGET_RATIO})."]
