@@ -30,7 +30,7 @@ from .models import Message, session_digest
 from .presence_feed import PRESENCE_TYPES, PresenceFeed, PresenceTiming
 from .room_memory import RECENT_MESSAGES, RoomMemory, floor_before
 from .rooms import Room
-from .storage import MessageStore, Page
+from .storage import MessageStore
 
 log = logging.getLogger(__name__)
 
@@ -348,12 +348,6 @@ class Hub:
         RoomMemory.since), or None when memory does not reach back or the room is not shown here."""
         memory = self._rooms.get(room)
         return None if memory is None else memory.since(key)
-
-    def newest_page(self, room: str, limit: int) -> Page | None:
-        """The first history page of ``room`` from memory (see RoomMemory.newest_page), or None when memory does not
-        hold it or the room is not shown here."""
-        memory = self._rooms.get(room)
-        return None if memory is None else memory.newest_page(limit)
 
     async def catch_up(self, room: str) -> None:
         """Read what DynamoDB holds for ``room`` since its last catch-up (minus an overlap) and deliver what is new.

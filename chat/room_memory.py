@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from .errors import ChatError
 from .metrics import Metrics
 from .models import Message, key_prefix, key_time
-from .storage import MessageStore, Page
+from .storage import MessageStore
 
 log = logging.getLogger(__name__)
 
@@ -114,22 +114,6 @@ class RoomMemory:
             return None
         start = bisect.bisect_right(self._keys, floor)
         return [self._messages[k] for k in self._keys[start:]]
-
-    def newest_page(self, limit: int) -> Page | None:
-        """The room's newest ``limit`` messages as DynamoDB's first page holds them (cursor and all), from memory;
-        None before the first read or when memory does not hold that many."""
-        if self._caught_up_at is None:
-            return None
-        # memory may hold a message below where it is complete (one that came late): pages stay above that point
-        held = self._keys[bisect.bisect_left(self._keys, self._complete_above) :]
-        if len(held) > limit:
-            keys = held[-limit:]
-            cursor: str | None = keys[0]
-        elif self._complete_above == "":  # the whole room
-            keys, cursor = held, None
-        else:
-            return None
-        return Page(messages=[self._messages[k] for k in keys], cursor=cursor)
 
     async def read_missed(self) -> list[Message] | None:
         """What DynamoDB holds since the last catch-up began (minus the overlap); the newest page the first time.

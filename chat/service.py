@@ -298,10 +298,6 @@ class ChatService:
         if before is not None and not is_message_key(before):
             raise InvalidInput("That cursor is not valid.")
         await self.room(room)
-        if before is None:  # a room shown here is in memory, kept current by the bus: its newest page costs no query
-            remembered = self.hub.newest_page(room, size)
-            if remembered is not None:
-                return remembered
         return await self._messages.page(room, limit=size, before=before)
 
     async def older(self, session: Session, room: str, *, before: str | None) -> Page:

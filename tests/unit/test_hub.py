@@ -19,7 +19,6 @@ from chat.rooms import Room
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
 from tests.conftest import BUS_KEY, make_service
-from tests.dynamo_calls import watched
 from tests.recording import RecordingBus, RecordingSink, show
 
 _CLOCK = KeyClock()
@@ -272,60 +271,3 @@ async def test_since_of_a_room_not_shown_here_reads_dynamodb(memory_service: Cha
     sent = [await memory_service.send(session, f"m{i}") for i in range(3)]
     assert memory_service.hub.since("lobby", None) is None
     assert await memory_service.since("lobby", None) == sent
-
-
-# -- the first history page from memory --------------------------------------------------------------------------
-
-
-async def test_the_newest_page_of_a_room_shown_here_comes_from_memory_as_dynamodb_has_it(
-    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
-) -> None:
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
-    service = make_service(memory_db, tables, bus, page_size=3)
-    await service.hub.start(catch_up_interval=3600)
-    try:
-        session = await service.register("Lee")
-        before = [await service.send(session, f"stored before the room was shown {i}") for i in range(4)]
-        await show(service.hub, "lobby")
-        after = [await service.send(session, f"came through the bus {i}") for i in range(2)]
-        stored = await service.messages.page("lobby", limit=3)
-        with watched(memory_db) as calls:
-            page = await service.history("lobby")
-        assert page == stored
-        assert page.messages == [before[-1], *after]
-        assert page.cursor == before[-1].key
-        assert calls.of("Query") == []
-        # Load more goes on from the cursor, in DynamoDB
-        older = await service.history("lobby", before=page.cursor)
-        assert older.messages == before[:3]
-    finally:
-        await service.hub.stop()
-
-
-async def test_a_whole_room_in_memory_has_no_older_page(memory_service: ChatService) -> None:
-    await show(memory_service.hub, "lobby")
-    session = await memory_service.register("Lee")
-    sent = [await memory_service.send(session, f"m{i}") for i in range(2)]
-    page = memory_service.hub.newest_page("lobby", 30)
-    assert page is not None
-    assert page.messages == sent
-    assert page.cursor is None
-
-
-async def test_memory_that_does_not_hold_a_whole_page_leaves_it_to_dynamodb(
-    memory_db: Dynamo, tables: TableNames, redis_server: FakeServer
-) -> None:
-    bus = Bus(redis=FakeAsyncRedis(server=redis_server), key=BUS_KEY)
-    service = make_service(memory_db, tables, bus, recent_size=3, page_size=4)  # the two oldest are let go
-    await service.hub.start(catch_up_interval=3600)
-    try:
-        await show(service.hub, "lobby")
-        session = await service.register("Lee")
-        sent = [await service.send(session, f"m{i}") for i in range(5)]
-        assert service.hub.newest_page("lobby", 4) is None
-        assert service.hub.newest_page("elsewhere", 4) is None  # not shown here
-        page = await service.history("lobby")
-        assert page.messages == sent[1:]
-        assert page.cursor == sent[1].key
-    finally:
-        await service.hub.stop()
