@@ -263,6 +263,8 @@ def main(argv: list[str]) -> int:
         (arguments.out / "benchmarks-presence.md").write_text(
             presence.markdown(results["presence"], results["command"])
         )
+    if "join" in results:
+        (arguments.out / "benchmarks-join.md").write_text(join.page(results["join"], results["command"]))
     if arguments.plot and results.get("fanout"):
         report.plot(arguments.out / "benchmarks.json", arguments.out / "benchmarks.png")
     log(f"results in {arguments.out} after {results['minutes']:.1f} min")

@@ -236,6 +236,13 @@ def _s(stats: dict[str, Any] | None) -> str:
     return f"{stats['p50']:.2f} | {stats['p99']:.2f} | {stats['max']:.2f}"
 
 
+def page(result: dict[str, Any], command: str) -> str:
+    """The join storm alone, as docs/benchmarks-join.md shows it."""
+    lines = markdown(result)
+    lines[0] = "# Join storm: many tabs open the room page at once"
+    return "\n".join([*lines[:2], f"Command: `{command}`.", "", *lines[2:]]) + "\n"
+
+
 def markdown(result: dict[str, Any]) -> list[str]:
     """The join storm's section of docs/benchmarks.md."""
     lines = [
