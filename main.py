@@ -17,7 +17,7 @@ from chat.monitoring import build_monitoring_router
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from chat.webapp import install_api
-from components import outbox_wait
+from components import outbox_wait, page_escape
 from components.broadcast import Broadcaster
 from components.desktop import window_problem
 from components.frame import install_styles
@@ -83,6 +83,7 @@ def mount(runtime: Runtime) -> None:
     core.sio.eio.cors_allowed_origins = policy.allows_environ  # the websocket's handshake
     outbox_wait.install()  # an idle tab's outbox sleeps instead of waking every second
     install_styles()
+    page_escape.install()
     chat_page(
         service=runtime.service,
         broadcaster=Broadcaster(runtime.hub, lobby_id=runtime.service.lobby.id, metrics=metrics),

@@ -27,13 +27,13 @@ from typing import Any
 
 from chat.settings import Settings
 
-from . import history, idle, presence, procstat, report, rooms, shard, storm, writepath
+from . import history, idle, join, presence, procstat, report, rooms, shard, storm, writepath
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import REPO, Backends
 
-PHASES = ("idle", "fanout", "large", "memory", "rooms", "write", "history", "shard", "presence", "storm")
+PHASES = ("idle", "fanout", "large", "memory", "rooms", "write", "history", "shard", "presence", "join", "storm")
 
 
 def _numbers(text: str) -> list[int]:
@@ -101,6 +101,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         help="idle phase: the product from the libraries' defaults to main.py's settings, one saving at a time",
     )
     parser.add_argument("--storm-tabs", type=int, default=500, help="tabs on each process in the restart storm")
+    parser.add_argument("--join-tabs", type=int, default=1000, help="tabs in the join storm (default %(default)s)")
+    parser.add_argument("--join-concurrency", type=int, default=32, help="join storm page loads in flight in total")
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -126,6 +128,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.idle_ablation = False
         arguments.large_clients = 20
         arguments.storm_tabs = 10
+        arguments.join_tabs, arguments.join_concurrency = 20, 4
         arguments.out = arguments.out or REPO / "bench" / "results" / "tmp" / "smoke"
     only = [phase for phase in PHASES if phase in arguments.only.split(",")]
     # a run of some phases only must not overwrite the full results in docs/ with a partial report
@@ -278,6 +281,15 @@ def main(argv: list[str]) -> int:
                 client_procs=arguments.client_procs,
                 concurrency=arguments.concurrency,
             )
+        if "join" in phases:
+            results["join"] = join.run(
+                backends,
+                work_dir,
+                tabs=arguments.join_tabs,
+                concurrency=arguments.join_concurrency,
+                client_procs=arguments.client_procs,
+                profile_to=arguments.out / "benchmarks-join-profile.txt" if arguments.profile else None,
+            )
         if "storm" in phases:
             results["storm"] = storm.run(
                 storm.StormConfig(
@@ -302,6 +314,8 @@ def main(argv: list[str]) -> int:
         (arguments.out / "benchmarks-presence.md").write_text(
             presence.markdown(results["presence"], results["command"])
         )
+    if "join" in results:
+        (arguments.out / "benchmarks-join.md").write_text(join.page(results["join"], results["command"]))
     if arguments.plot and results.get("fanout"):
         report.plot(arguments.out / "benchmarks.json", arguments.out / "benchmarks.png")
     log(f"results in {arguments.out} after {results['minutes']:.1f} min")

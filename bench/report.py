@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import idle, storm, writepath_report
+from . import idle, join, storm, writepath_report
 from .fanout import log
 from .serverproc import REPO
 
@@ -161,6 +161,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         measured = f"{rate:.0f} msg/s" + ("" if worst is None else f"; {worst:.0f} when every post reads its session")
         # the product's own behaviour decides; the run without session-read reuse is shown beside it
         add("≥ 300 msg/s on the write path (one process)", measured, rate >= 300)
+    if results.get("join"):
+        for row in join.targets(results["join"]):
+            add(*row)
     if results.get("storm"):
         rows.append(storm.target(results["storm"]))
     return rows
@@ -545,6 +548,8 @@ def markdown(results: dict[str, Any]) -> str:
             else f"Profile: {write.get('profile', 'not taken')}.",
         ]
     out += _shard_section(results.get("shard"))
+    if results.get("join"):
+        out += ["", *join.markdown(results["join"])]
     if results.get("storm"):
         out += ["", storm.markdown(results["storm"])]
     out += [

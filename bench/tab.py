@@ -113,6 +113,11 @@ class Tab:
     newest: str | None = None  # a following tab: the newest message key it holds, for the join after a reconnect
     failure: str = ""  # a following tab that could not come back: why (a browser would show an error page)
     pattern: re.Pattern[str] | None = None
+    # seconds from the page request: its answer read, the socket connected, the room joined (None: not reached)
+    page_seconds: float | None = None
+    connected_seconds: float | None = None
+    joined_seconds: float | None = None
+    history_in_page: bool = False  # the page itself carried messages: shown without another round trip
     _ws: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
     _acks: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
@@ -126,17 +131,23 @@ class Tab:
 
     async def open(self, http: httpx.AsyncClient, *, wait: float) -> None:
         """Load the page and connect its socket; raises on any failure."""
-        if self.spec.login:
-            login = await http.get("/bench/login", params={"name": self.name}, headers=self._cookies())
-            login.raise_for_status()
-            self.cookie = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("set-cookie"))
+        if not self.cookie and self.spec.login:
+            await self.sign_in(http)
         await self._load(http, wait=wait)
+
+    async def sign_in(self, http: httpx.AsyncClient) -> None:
+        """Log in as ``name`` through the bench-only route, as Join does, and keep the cookie it sets."""
+        login = await http.get("/bench/login", params={"name": self.name}, headers=self._cookies())
+        login.raise_for_status()
+        self.cookie = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("set-cookie"))
 
     async def _load(self, http: httpx.AsyncClient, *, wait: float) -> None:
         """GET the page, connect its socket, join its room."""
+        started = time.monotonic()
         page = await http.get(self.spec.path, headers=self._cookies())
         page.raise_for_status()
         loaded = time.monotonic()
+        self.page_seconds = loaded - started
         found = _QUERY.search(page.text)
         if found is None:
             raise RuntimeError(f"no socket query in the page {self.spec.path}")
@@ -146,12 +157,15 @@ class Tab:
         self.next_message_id = int(query.get("next_message_id", 0))
         self.acked_message_id = -1
         keys = _KEY.findall(page.text)
+        self.history_in_page = bool(keys)
         newest = self.newest = max(keys) if keys else None
         query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id=None)
         self._query = query
         await self._connect(wait=wait)
+        self.connected_seconds = time.monotonic() - started
         if self.spec.join:
             await self._join(newest, wait=wait)
+            self.joined_seconds = time.monotonic() - started
         if self.spec.follow:
             now = time.monotonic()
             self._scan(page.text, now)  # the page's history is shown once the app runs: by the join, at the latest

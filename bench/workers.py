@@ -45,7 +45,56 @@ class OpenOrder:
 class _Worker:
     def __init__(self) -> None:
         self.tabs: list[Tab] = []
+        self.signed_in: list[Tab] = []  # tabs whose person has a cookie, waiting for ``storm`` to open them
         self._acker: asyncio.Task[None] | None = None
+
+    async def sign_in(self, order: OpenOrder) -> dict[str, Any]:
+        """Log the people of ``order.names`` in (before anything is measured); ``storm`` opens their tabs."""
+        limit = asyncio.Semaphore(order.concurrency)
+        async with httpx.AsyncClient(base_url=order.spec.base_url, timeout=order.timeout, trust_env=False) as http:
+
+            async def one(name: str) -> Tab:
+                tab = Tab(name=name, spec=order.spec)
+                if order.spec.login:
+                    async with limit:
+                        await tab.sign_in(http)
+                return tab
+
+            self.signed_in = list(await asyncio.gather(*(one(name) for name in order.names)))
+        return {"ok": len(self.signed_in)}
+
+    async def storm(self, concurrency: int, wait: float) -> dict[str, Any]:
+        """Open every signed-in tab, ``concurrency`` at a time; each tab's times from its page request."""
+        limit = asyncio.Semaphore(concurrency)
+        errors: list[str] = []
+        spec = self.signed_in[0].spec if self.signed_in else None
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        started = time.monotonic()
+        async with httpx.AsyncClient(
+            base_url=spec.base_url if spec else "", limits=limits, timeout=wait, trust_env=False
+        ) as http:
+
+            async def one(tab: Tab) -> None:
+                async with limit:
+                    try:
+                        await asyncio.wait_for(tab.open(http, wait=wait), wait * 2)
+                    except Exception as exc:
+                        errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                        await tab.close()
+                        return
+                self.tabs.append(tab)
+
+            await asyncio.gather(*(one(tab) for tab in self.signed_in))
+        times = [
+            [tab.page_seconds, tab.connected_seconds, tab.joined_seconds, tab.history_in_page]
+            for tab in self.signed_in
+            if tab.connected_seconds is not None
+        ]
+        self.signed_in = []
+        if self._acker is None:
+            self._acker = asyncio.create_task(self._ack_forever())
+        seconds = time.monotonic() - started
+        return {"ok": len(times), "failed": len(errors), "errors": errors[:5], "seconds": seconds, "times": times}
 
     async def open(self, order: OpenOrder) -> dict[str, Any]:
         started = time.monotonic()
@@ -173,6 +222,10 @@ async def _serve(conn: Connection) -> None:
         command, argument = await loop.run_in_executor(None, conn.recv)
         if command == "open":
             answer = await worker.open(argument)
+        elif command == "sign_in":
+            answer = await worker.sign_in(argument)
+        elif command == "storm":
+            answer = await worker.storm(*argument)
         elif command == "arm":
             answer = worker.arm(*argument)
         elif command == "churn":

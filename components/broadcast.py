@@ -231,7 +231,7 @@ class Broadcaster:
         newest = data.get("newest")
         changed = data.get("changed")  # the highest change key the browser holds
         # the handshake put the socket in a room named after its client: only that client's socket may join
-        if not isinstance(client_id, str) or client_id not in core.sio.rooms(sid):
+        if not isinstance(client_id, str) or not in_room(sid, client_id):
             return None
         view = self._views.get(client_id)
         if view is None:
@@ -243,6 +243,12 @@ class Broadcaster:
         self.back(client_id)
         await self.presence.send_full(sid, view.room)  # the deltas sent while it was away are lost to it
         return view.after(newest if isinstance(newest, str) else None, changed if isinstance(changed, str) else None)
+
+
+def in_room(sid: str, room: str) -> bool:
+    """Whether socket ``sid`` is in Socket.IO room ``room``: a look at that room's members (one or two sockets for a
+    page's room), where ``sio.rooms(sid)`` walks every room of the server, one per open page, on every join."""
+    return any(member == sid for member, _ in core.sio.manager.get_participants("/", room))
 
 
 def _discard(index: dict[str, set[str]], key: str, client_id: str) -> bool:

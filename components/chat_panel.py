@@ -82,18 +82,22 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         # anything else reaches the tab
         self._loaded_from: str | None = None
         self._room_names = [r["name"] for r in rooms]
-        self._props["name"] = name
-        self._props["me"] = me
-        self._props["limit"] = limit
-        self._props["room"] = room
-        self._props["rooms"] = rooms
-        self._props["unread"] = unread
-        self._props["counted"] = counted
-        self._props["reactions"] = REACTIONS  # the palette of "Add reaction"
-        self._props["messages"] = ()
-        self._props["more"] = False
-        self._props["online"] = {"all": ()}
-        self._props["typing"] = ()
+        # one update: NiceGUI handles every change of an element's props (a page builds many), and wraps a list held
+        # in props (and every dict in it) in observable copies, which a tuple is spared
+        self._props.update(
+            name=name,
+            me=me,
+            limit=limit,
+            room=room,
+            rooms=tuple(rooms),
+            unread=unread,
+            counted=counted,
+            reactions=REACTIONS,  # the palette of "Add reaction"
+            messages=(),
+            more=False,
+            online={"all": ()},  # the Online list and typists come with the socket's join
+            typing=(),
+        )
 
     # -- what the element holds ---------------------------------------------------------------------
     @property
@@ -173,8 +177,8 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         self._items.clear()
         self._loaded_from = None
         self._merge(payload)
-        self._props["messages"] = tuple(self._items[k] for k in self._keys)
-        self._more = self._props["more"] = more
+        self._props.update(messages=tuple(self._items[k] for k in self._keys), more=more)
+        self._more = more
 
     def set_more(self, more: bool) -> None:
         """Offer Load more or show the start of the conversation; also enables the browser's Load more button again."""
@@ -195,10 +199,14 @@ class ChatPanel(ui.element, component="chat_panel.js"):
 
     def after(self, floor: str | None, changed_floor: str | None = None) -> list[dict[str, Any]]:
         """The stored messages of the model with a key above ``floor`` (all of them for None), and those changed
-        after the change key ``changed_floor`` (every changed one for None), oldest first."""
+        after the change key ``changed_floor`` (every changed one for None), oldest first; none as the page held it."""
         start = 0 if floor is None else bisect.bisect_right(self._keys, floor)
         found = [item for k in self._keys[:start] if _changed_after(item := self._items[k], changed_floor)]
-        return found + [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
+        found += [item for k in self._keys[start:] if (item := self._items[k]).get("status") is None]
+        # the very dicts the page carried are in the browser (a newer version is a new dict): a join right after the
+        # page, whose overlap would bring most of them back, costs nothing per message it already has
+        in_page = {id(item) for item in self._props["messages"]}
+        return [item for item in found if id(item) not in in_page]
 
     def set_pending(self, key: str, draft: Draft, status: Status, error: str | None = None) -> None:
         """Show one of the reader's own messages, under its provisional ``key``, as pending or failed (``error``)."""
@@ -225,12 +233,6 @@ class ChatPanel(ui.element, component="chat_panel.js"):
     def room_refused(self, error: str) -> None:
         """Show why the room typed in New room was not made."""
         self.run_method("roomRefused", error)
-
-    def show_presence(self, people: dict[str, Any], typists: list[list[Any]]) -> None:
-        """The room's Online list (``{"all": [[author_id, name], ...]}``) and typists (``[[author_id, name, seconds],
-        ...]``) in full, before the page is sent; afterwards they change through the room's emits."""
-        self._props["online"] = people
-        self._props["typing"] = tuple(typists)
 
     def prepend(self, payload: list[dict[str, Any]]) -> None:
         """Insert older messages above, keeping the reader's place (the dicts are shared, as for show).

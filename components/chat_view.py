@@ -136,7 +136,8 @@ class ChatView:
         client.on_delete(self.close)
         client.on_disconnect(self._left)
         client.on_connect(self._came_back)
-        self.panel.show_presence(*self._broadcaster.presence.full(self.room))
+        # the Online list and typists come with the socket's join (Broadcaster._on_join), not in the page: in the
+        # page they grew every page with the room's people, and a storm of N tabs into one room cost N squared
         await self._catch_up()  # anything stored between the page read and the registration
         self._mark_read()
 

@@ -42,13 +42,15 @@ class Composer(ui.element, component="composer.js"):
         self._on_send = on_send
         self._on_edit = on_edit
         self._on_typing = on_typing
-        self._props["room"] = room  # a draft is kept per room
-        self._props["me"] = me  # the author_id the @ suggestions leave out
-        self._props["placeholder"] = PLACEHOLDER
-        # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
-        # anything between the limit and that cap is refused with a message and given back to the box
-        self._props["maxlength"] = max_length * 2
-        self._props["limit"] = max_length  # the counter near it
+        self._props.update(
+            room=room,  # a draft is kept per room
+            me=me,  # the author_id the @ suggestions leave out
+            placeholder=PLACEHOLDER,
+            # the browser stops input at twice the limit, so a huge paste never becomes a huge websocket frame;
+            # anything between the limit and that cap is refused with a message and given back to the box
+            maxlength=max_length * 2,
+            limit=max_length,  # the counter near it
+        )
         self.on("send", self._handle_send)
         self.on("edit", self._handle_edit)
         # the browser sends one at most every 3 s while the person types; the server throttles whatever comes

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from nicegui import ui
+import hashlib
+
+from fastapi.responses import Response
+from nicegui import app, ui
 
 CSS = """
 .nicegui-content { padding: 0; height: 100dvh; }
@@ -183,9 +186,19 @@ document.addEventListener("DOMContentLoaded", () => {
 </script>"""
 
 
+# the styles as a file named by its content: a browser fetches it once and keeps it, instead of every page carrying
+# (and the server compressing) them inline
+STYLE_PATH = f"/_sinchchat/style-{hashlib.sha256(CSS.encode()).hexdigest()[:16]}.css"
+
+
 def install_styles() -> None:
-    """Add the styles (and the dark mode choice) once for every page."""
-    ui.add_css(CSS, shared=True)
+    """Serve the styles, link them from every page, and add the dark mode choice once for every page."""
+
+    @app.get(STYLE_PATH, include_in_schema=False)
+    def styles() -> Response:
+        return Response(CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    ui.add_head_html(f'<link rel="stylesheet" href="{STYLE_PATH}">', shared=True)
     ui.add_body_html(DARK_CHOICE, shared=True)
 
 

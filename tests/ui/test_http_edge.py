@@ -9,6 +9,8 @@ import httpx
 import pytest
 from nicegui import core, ui
 
+from components.frame import CSS, STYLE_PATH
+
 from .conftest import ChatApp
 
 
@@ -70,3 +72,14 @@ async def test_the_docs_work_without_internet(http: httpx.AsyncClient) -> None:
         "/api/session/cookie",
         "/api/ready",
     }
+
+
+async def test_pages_link_the_styles_as_a_file_the_browser_keeps(http: httpx.AsyncClient) -> None:
+    page = await http.get("/")
+    assert f'<link rel="stylesheet" href="{STYLE_PATH}">' in page.text
+    assert ".sc-root" not in page.text  # not inline in every page
+    styles = await http.get(STYLE_PATH)
+    assert styles.status_code == 200
+    assert styles.headers["content-type"].startswith("text/css")
+    assert "immutable" in styles.headers["cache-control"]
+    assert styles.text == CSS

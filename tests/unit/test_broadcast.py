@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import socketio
 from nicegui import core
 
 from chat.hub import Hub
@@ -19,7 +20,7 @@ from chat.metrics import Metrics
 from chat.models import new_message_key, session_digest
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
-from components.broadcast import Broadcaster
+from components.broadcast import Broadcaster, in_room
 from tests.recording import RecordingBus, RecordingSio
 
 
@@ -155,3 +156,19 @@ async def test_marking_a_room_read_clears_it_in_the_reader_s_other_tabs(memory_s
     memory_service.mark_read(ann, "kitchen", "not a key")
     assert other_tab.reads == [("kitchen", key)]
     broadcaster.unregister("t1")
+
+
+async def test_a_socket_is_in_its_page_s_room_and_in_no_other_page_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = socketio.AsyncServer()
+    monkeypatch.setattr(core, "sio", server)
+    manager = server.manager
+    sids = [f"sid{i}" for i in range(3)]
+    for i, sid in enumerate(sids):  # connected as socketio registers a socket, then NiceGUI's handshake puts it
+        for room in (None, sid, f"client{i}"):  # in a room named after its page's client
+            manager.basic_enter_room(sid, "/", room, eio_sid=f"eio{i}")
+    assert [in_room(sids[0], f"client{i}") for i in range(3)] == [True, False, False]
+    assert not in_room(sids[1], "no such client")
+    for sid in sids:  # what socketio's own (slower) answer says
+        assert {room for room in server.rooms(sid) if room.startswith("client")} == {
+            f"client{i}" for i in range(3) if in_room(sid, f"client{i}")
+        }
