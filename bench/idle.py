@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import math
 import multiprocessing
 import secrets
@@ -23,9 +22,10 @@ from typing import Any
 
 from .alternatives import PATHS
 from .fanout import log
+from .pyspy import stacks
 from .serverproc import Backends, ServerProcess
 from .tab import TabSpec
-from .workers import OpenOrder, WorkerHandle
+from .workers import OpenOrder, WorkerHandle, close_clients
 
 _TABS_PER_PROCESS_MIN = 50
 
@@ -94,11 +94,7 @@ def attribute(raw: str) -> dict[str, Any]:
     areas: collections.Counter[str] = collections.Counter()
     functions: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in raw.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count, frames = int(count_text), stack.split(";")
+    for frames, count in stacks(raw):
         total += count
         areas[area_of(frames)] += count
         functions[frames[-1]] += count
@@ -184,10 +180,7 @@ async def _point(variant: Variant, backends: Backends, work_dir: Path, o: IdleOp
             else:
                 result["profile_error"] = problem
     finally:
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                await worker.call("close", wait=30)
-            await asyncio.to_thread(worker.stop)
+        await close_clients(None, workers, wait=30)
         await asyncio.to_thread(server.stop)
     return result
 

@@ -30,10 +30,11 @@ import httpx
 from . import procstat
 from .alternatives import PATHS
 from .fanout import log
+from .pyspy import stacks
 from .serverproc import REPO, Backends, ServerProcess
 from .stats import summary
 from .tab import Tab, TabSpec
-from .workers import OpenOrder, WorkerHandle
+from .workers import OpenOrder, WorkerHandle, close_clients
 from .writepath import summarize_profile
 
 TARGET_RATIO = 1.3  # the product's storm at most this many times the floor's
@@ -83,10 +84,8 @@ def _part(frames: list[str]) -> str:
 def attribute(raw: str) -> list[tuple[str, int]]:
     """py-spy's raw (collapsed) stacks as samples per part of a page build, largest first."""
     parts: collections.Counter[str] = collections.Counter()
-    for line in raw.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
-            parts[_part(stack.split(";"))] += int(count)
+    for frames, count in stacks(raw):
+        parts[_part(frames)] += count
     return parts.most_common()
 
 
@@ -177,10 +176,7 @@ async def _storm(way: str, backends: Backends, work_dir: Path, **options: Any) -
         result["error"] = f"{type(exc).__name__}: {exc}"[:300]
         log(f"join: {way}: {result['error']}")
     finally:
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                await worker.call("close", wait=60)
-            await asyncio.to_thread(worker.stop)
+        await close_clients(None, workers, wait=60)
         await asyncio.to_thread(server.stop)
     return result
 

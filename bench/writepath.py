@@ -30,6 +30,7 @@ from chat.runtime import Runtime
 from chat.settings import Settings
 
 from . import procstat
+from .pyspy import stacks
 from .serverproc import REPO, Backends
 from .stats import summary
 
@@ -136,10 +137,8 @@ def _area(frame: str) -> str:
 def profile_areas(raw: str) -> dict[str, float]:
     """The share of py-spy's samples (collapsed stacks) in each area, by the innermost frame in a known area."""
     areas: collections.Counter[str] = collections.Counter()
-    for line in raw.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if stack and count_text.isdigit():
-            areas[next((a for a in map(_area, reversed(stack.split(";"))) if a != "other"), "other")] += int(count_text)
+    for frames, count in stacks(raw):
+        areas[next((a for a in map(_area, reversed(frames)) if a != "other"), "other")] += count
     total = sum(areas.values())
     return {area: n / total for area, n in areas.most_common()} if total else {}
 
@@ -151,12 +150,7 @@ def summarize_profile(raw: str, *, header: str) -> str:
     areas: collections.Counter[str] = collections.Counter()
     threads: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in raw.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
+    for frames, count in stacks(raw):
         total += count
         self_samples[frames[-1]] += count
         for frame in set(frames):
