@@ -1,9 +1,9 @@
-"""The benchmark: fan-out per way and number of clients, memory, idle CPU, one message among many rooms' tabs,
-history pages, the write path and one Redis shard.
+"""The benchmark: idle tabs, fan-out per way and number of clients, 2,000 tabs, memory, one message among many
+rooms' tabs, the write path, history pages, one Redis shard, presence, the join storm and the restart storm.
 
     eval "$(REDIS_CLUSTER=1 scripts/services.sh start)"    # the cluster only for the shard phase's SPUBLISH rows
-    uv run python -m bench --clients 10,100,500,1000 --rate 2 --duration 20
-    uv run python -m bench --smoke        # CI: a few seconds at 10 clients; exits non-zero if the harness breaks
+    uv run python -m bench                # every phase, about 31 minutes
+    uv run python -m bench --smoke        # CI: every phase, small; exits non-zero if the harness breaks
 
 Results go to docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks.png (overwritten by every full run; a run
 of some phases, e.g. ``--only shard``, writes to bench/results/tmp/<phases>/ instead).
@@ -46,8 +46,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--ways",
         default="floor,product,elements",
-        help=f"ways to compare (default %(default)s; all: {','.join(WAYS)}: the Redis subscription per tab and the "
-        "re-rendered list were measured against the product on 2026-11-27 and have not changed since)",
+        help=f"ways to compare, or all (default %(default)s; all: {','.join(WAYS)}: the Redis subscription per tab "
+        "and the re-rendered list were measured against the product on 2026-11-27 and have not changed since)",
     )
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second (default %(default)s)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending per point")
@@ -142,6 +142,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.rooms_window = rounds * math.ceil((arguments.duration + 5) / rounds)
     if arguments.rooms < 1 or arguments.room_tabs < 1:
         parser.error("--rooms and --room-tabs need at least 1")
+    if arguments.ways == "all":
+        arguments.ways = ",".join(WAYS)
     unknown = set(arguments.ways.split(",")) - set(WAYS)
     if unknown:
         parser.error(f"unknown ways: {', '.join(sorted(unknown))}")
