@@ -17,7 +17,7 @@ from chat.monitoring import build_monitoring_router
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from chat.webapp import install_api
-from components import outbox_wait, page_escape
+from components import error_pages, outbox_wait, page_escape
 from components.broadcast import Broadcaster
 from components.desktop import window_problem
 from components.frame import install_styles
@@ -76,6 +76,7 @@ def mount(runtime: Runtime) -> None:
     app.on_startup(runtime.start)
     app.on_shutdown(runtime.stop)
     cookies = SessionCookies(secret=runtime.storage_secret, max_age=settings.session_ttl_seconds)
+    error_pages.install(app)  # first: the API's handlers answer for /api and hand pages on to these
     policy = install_api(app, service=runtime.service, settings=settings, cookies=cookies, metrics=metrics)
     app.include_router(
         build_monitoring_router(health=runtime.health, metrics=metrics, metrics_public=settings.metrics_public)
