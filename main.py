@@ -17,7 +17,7 @@ from chat.monitoring import build_monitoring_router
 from chat.runtime import Runtime
 from chat.settings import Settings, SettingsError
 from chat.webapp import install_api
-from components import error_pages, outbox_wait, page_escape
+from components import error_pages, outbox_wait, page_escape, websocket_protocol
 from components.broadcast import Broadcaster
 from components.desktop import window_problem
 from components.frame import install_styles
@@ -143,10 +143,12 @@ def run_options(settings: Settings, *, storage_secret: str) -> dict[str, Any]:
     )
 
 
-def serve(runtime: Runtime, **overrides: Any) -> None:
-    """Run the web server (or the native window) for an installed runtime until it is stopped; ``overrides``
-    replace ui.run's arguments (the benchmark measures what some of them save)."""
+def serve(runtime: Runtime, *, websocket: str = websocket_protocol.DEFAULT, **overrides: Any) -> None:
+    """Run the web server (or the native window) for an installed runtime until it is stopped; ``websocket`` is
+    uvicorn's WebSocket protocol and ``overrides`` replace ui.run's arguments (the benchmark measures what some of
+    them save)."""
     _tune_garbage_collector()
+    websocket_protocol.install(websocket)  # uvicorn's websockets-sansio, not NiceGUI's wsproto: C framing
     # the native extra installs pywebview with Qt; without this pywebview tries GTK first and logs an ERROR
     app.native.start_args["gui"] = "qt"
     # readiness turns 503 the moment the signal arrives, before uvicorn closes its listener

@@ -58,7 +58,7 @@ _PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("NiceGUI response (template, elements to JSON)", ("build_response", "jinja2/", "_to_dict", "json/", "orjson")),
     ("NiceGUI element creation", ("nicegui/element", "nicegui/props", "nicegui/observables", "nicegui/binding")),
     ("Socket.IO / Engine.IO", ("socketio/", "engineio/")),
-    ("uvicorn WebSocket (wsproto)", ("wsproto/", "uvicorn/protocols/websockets")),
+    ("uvicorn WebSocket protocol", ("wsproto/", "websockets/")),
     ("HTTP (uvicorn, starlette, fastapi, middleware)", ("uvicorn/", "starlette/", "fastapi/", "h11/", "httptools")),
     ("other storage (botocore, urllib3)", ("botocore/", "boto3/", "urllib3/", "http/client")),
     ("redis-py", ("redis/",)),

@@ -17,6 +17,7 @@ import sysconfig
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from fastapi.responses import JSONResponse, PlainTextResponse
 from nicegui import app, outbox
@@ -148,7 +149,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--library-default",
         action="append",
-        choices=("outbox-wake", "uvicorn-ping"),
+        choices=("outbox-wake", "uvicorn-ping", "wsproto"),
         default=[],
         help="undo one of main.py's idle savings, to measure what it saves",
     )
@@ -166,5 +167,9 @@ if __name__ == "__main__":
     alternatives.install(runtime, arguments.way)
     if "outbox-wake" in arguments.library_default:
         vars(outbox)["asyncio"] = asyncio  # NiceGUI's own: every tab's outbox wakes once a second
-    options = {"ws_ping_interval": 20.0} if "uvicorn-ping" in arguments.library_default else {}  # uvicorn's default
+    options: dict[str, Any] = {}
+    if "uvicorn-ping" in arguments.library_default:
+        options["ws_ping_interval"] = 20.0  # uvicorn's default
+    if "wsproto" in arguments.library_default:
+        options["websocket"] = "wsproto"  # NiceGUI's choice of uvicorn's WebSocket protocol
     serve(runtime, **options)

@@ -19,6 +19,7 @@ def test_samples_go_to_the_storage_read_that_made_them_else_to_the_innermost_kno
             f"{_LOOP};room_page (components/pages.py:81);build_response (nicegui/client.py:212) 5",
             f"{_LOOP};__init__ (components/chat_view.py:52);__init__ (nicegui/element.py:51) 4",
             f"{_LOOP};send (uvicorn/protocols/websockets/wsproto_impl.py:377) 1",
+            f"{_LOOP};send_frame (websockets/protocol.py:612) 2",
             f"{_LOOP};_run_once (asyncio/base_events.py:1) 7",
             "not a sample",
         ]
@@ -27,7 +28,7 @@ def test_samples_go_to_the_storage_read_that_made_them_else_to_the_innermost_kno
         "session read (cookie -> session)": 5,
         "NiceGUI response (template, elements to JSON)": 5,
         "NiceGUI element creation": 4,
-        "uvicorn WebSocket (wsproto)": 1,
+        "uvicorn WebSocket protocol": 3,
         "asyncio event loop, threads": 7,
     }
 
