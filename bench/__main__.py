@@ -2,7 +2,7 @@
 rooms' tabs, the write path, history pages, one Redis shard, presence, the join storm and the restart storm.
 
     eval "$(REDIS_CLUSTER=1 scripts/services.sh start)"    # the cluster only for the shard phase's SPUBLISH rows
-    uv run python -m bench                # every phase, about 31 minutes
+    uv run python -m bench                # every phase, about 30 minutes
     uv run python -m bench --smoke        # CI: every phase, small; exits non-zero if the harness breaks
 
 Results go to docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks.png (overwritten by every full run; a run
@@ -31,7 +31,7 @@ from . import history, idle, join, presence, procstat, report, rooms, shard, sto
 from .alternatives import WAYS
 from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
-from .serverproc import REPO, Backends
+from .serverproc import LIBRARY_DEFAULTS, REPO, Backends
 
 PHASES = ("idle", "fanout", "large", "memory", "rooms", "write", "history", "shard", "presence", "join", "storm")
 
@@ -109,6 +109,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="py-spy the write path; cProfile the server of the largest rooms point",
     )
+    parser.add_argument(
+        "--library-default",
+        action="append",
+        choices=LIBRARY_DEFAULTS,
+        default=[],
+        help="fan-out phases: undo one of main.py's settings in every server (what it saves per message)",
+    )
     parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw benchmarks.png")
     parser.add_argument("--only", default=",".join(PHASES), help="phases to run (default %(default)s)")
     parser.add_argument("--out", type=Path, help="results folder (default docs/, or bench/results/tmp/smoke)")
@@ -161,6 +168,7 @@ def _config(arguments: argparse.Namespace, backends: Backends, work_dir: Path) -
         concurrency=arguments.concurrency,
         work_dir=work_dir,
         deflate=arguments.deflate,
+        server_args=tuple(arg for name in arguments.library_default for arg in ("--library-default", name)),
     )
 
 

@@ -56,6 +56,7 @@ class FanoutConfig:
     # (1,000 idle tabs cost far more than one message) and a drift after connecting weigh less
     cycles: int = 1
     settle: float = 3.0  # seconds after the tabs connected before anything is measured
+    server_args: tuple[str, ...] = ()  # more arguments of bench.server (e.g. --library-default wsproto)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,7 @@ class Point:
             log_path=c.work_dir / f"server-{self.label}.log",
             storage_path=c.work_dir / f"storage-{self.label}",
             trace_memory=c.trace_memory,
+            args=c.server_args,
         )
         await asyncio.to_thread(self.server.wait_ready)
         server = self.server

@@ -29,7 +29,7 @@ from chat.settings import Settings, SettingsError
 from main import build, serve
 
 from . import alternatives
-from .serverproc import REPO
+from .serverproc import LIBRARY_DEFAULTS, REPO
 
 _STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -149,7 +149,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--library-default",
         action="append",
-        choices=("outbox-wake", "uvicorn-ping", "wsproto"),
+        choices=LIBRARY_DEFAULTS,
         default=[],
         help="undo one of main.py's idle savings, to measure what it saves",
     )

@@ -17,6 +17,9 @@ from tests.helpers import free_port, stop_process
 
 from . import procstat
 
+# what bench.server's --library-default can undo of main.py's settings (the libraries' own behaviour back)
+LIBRARY_DEFAULTS = ("outbox-wake", "uvicorn-ping", "wsproto")
+
 REPO = Path(__file__).resolve().parent.parent
 
 
