@@ -91,6 +91,7 @@ def chat_page(
                 ui.label(exc.message).classes("m-auto text-amber-700").mark("unavailable")
             return
         if shown is None:
+            client.status_code = 404  # the page says so, and so does the answer (link checkers, crawlers)
             ui.page_title("No such room · sinchchat")
             with root, ui.card().classes("m-auto w-80").mark("no-room"):
                 ui.label("There is no room with that name.").classes("text-lg font-semibold")

@@ -3,6 +3,8 @@ in their room."""
 
 from __future__ import annotations
 
+import httpx
+from nicegui import core
 from nicegui.testing.user import User
 
 from components.chat_panel import ChatPanel
@@ -51,11 +53,14 @@ async def test_signed_out_a_room_asks_to_join_then_shows_that_room(chat_app: Cha
     assert panel_of(user).props["room"]["id"] == "quiet corner"
 
 
-async def test_a_room_that_does_not_exist_says_so(chat_app: ChatApp) -> None:
-    user = chat_app.new_user()
-    await user.open("/r/nowhere")
-    await user.should_see("There is no room with that name.")
-    await user.should_not_see(marker="messages")
+async def test_a_room_that_does_not_exist_says_so_with_a_404(chat_app: ChatApp) -> None:
+    transport = httpx.ASGITransport(core.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        page = await http.get("/r/nowhere")
+    assert page.status_code == 404  # a link checker or a crawler learns it too
+    assert "There is no room with that name." in page.text
+    assert "<title>No such room · sinchchat</title>" in page.text
+    assert "nicegui-chat_panel" not in page.text
 
 
 async def test_a_message_sent_in_a_room_shows_only_in_that_room_live(chat_app: ChatApp) -> None:
