@@ -151,7 +151,7 @@ if __name__ == "__main__":
         action="append",
         choices=LIBRARY_DEFAULTS,
         default=[],
-        help="undo one of main.py's idle savings, to measure what it saves",
+        help="undo one of main.py's settings, to measure what it saves",
     )
     arguments = parser.parse_args()
     configure_logging()

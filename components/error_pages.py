@@ -14,16 +14,9 @@ from fastapi.responses import Response
 from nicegui import Client, ui
 from starlette.exceptions import HTTPException
 
-from .frame import frame
+from .frame import frame, notice
 
 log = logging.getLogger(__name__)
-
-
-def _card(title: str, detail: str, *, link: str, href: str, page_title: str) -> None:
-    with frame(page_title), ui.card().classes("m-auto w-80"):
-        ui.label(title).classes("text-lg font-semibold")
-        ui.label(detail).classes("text-slate-500")
-        ui.link(link, href)
 
 
 def _is_page(request: Request, app: FastAPI) -> bool:
@@ -32,10 +25,9 @@ def _is_page(request: Request, app: FastAPI) -> bool:
     return endpoint is None or endpoint is app or bool(request.scope.get("nicegui_page_path"))
 
 
-def _page(request: Request, status: int, *, title: str, build: tuple[str, str, str, str]) -> Response:
-    heading, detail, link, href = build
-    with Client(ui.page(""), request=request) as client:
-        _card(heading, detail, link=link, href=href, page_title=f"{title} · sinchchat")
+def _page(request: Request, status: int, *, title: str, heading: str, detail: str, link: str, href: str) -> Response:
+    with Client(ui.page(""), request=request) as client, frame(f"{title} · sinchchat"):
+        notice(heading, detail, link=link, href=href)
     return client.build_response(request, status)
 
 
@@ -45,9 +37,9 @@ def install(app: FastAPI) -> None:
     async def not_found(request: Request, exc: Exception) -> Response:
         if not _is_page(request, app) and isinstance(exc, HTTPException):
             return await http_exception_handler(request, exc)  # e.g. a missing script: JSON, as NiceGUI answers
-        path = request.url.path[:100]
-        build = ("This page doesn't exist.", f"There is nothing at {path}.", "Go to the lobby", "/")
-        return _page(request, 404, title="Not found", build=build)
+        detail = f"There is nothing at {request.url.path[:100]}."
+        heading = "This page doesn't exist."
+        return _page(request, 404, title="Not found", heading=heading, detail=detail, link="Go to the lobby", href="/")
 
     async def failed(request: Request, exc: Exception) -> Response:
         if not request.scope.get("nicegui_page_path"):
@@ -55,8 +47,8 @@ def install(app: FastAPI) -> None:
         log.error("a page failed: %s", request.url.path[:100], exc_info=exc)
         detail = "It has been logged. Reload the page to try again."
         again = "/" + request.url.path.lstrip("/")  # never //host: a link off this site
-        build = ("Something went wrong on our side.", detail, "Reload", again)
-        return _page(request, 500, title="Error", build=build)
+        heading = "Something went wrong on our side."
+        return _page(request, 500, title="Error", heading=heading, detail=detail, link="Reload", href=again)
 
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(Exception, failed)

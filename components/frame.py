@@ -209,3 +209,12 @@ def frame(title: str = "sinchchat") -> ui.element:
     """
     ui.page_title(title)
     return ui.context.client.content.classes("sc-root")
+
+
+def notice(heading: str, detail: str, *, link: str, href: str) -> ui.card:
+    """A card in the middle of the page: what happened, what to do about it, and a link that does it."""
+    with ui.card().classes("m-auto w-80") as card:
+        ui.label(heading).classes("text-lg font-semibold")
+        ui.label(detail).classes("text-slate-500")
+        ui.link(link, href)
+    return card

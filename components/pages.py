@@ -20,7 +20,7 @@ from chat.service import ChatService
 
 from .broadcast import Broadcaster
 from .chat_view import ChatView, room_list
-from .frame import frame
+from .frame import frame, notice
 from .login import login_form
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,9 @@ def chat_page(
         if shown is None:
             client.status_code = 404  # the page says so, and so does the answer (link checkers, crawlers)
             ui.page_title("No such room · sinchchat")
-            with root, ui.card().classes("m-auto w-80").mark("no-room"):
-                ui.label("There is no room with that name.").classes("text-lg font-semibold")
-                ui.label("Open the lobby and make it with New room.").classes("text-slate-500")
-                ui.link("Go to the lobby", "/")
+            with root:
+                detail = "Open the lobby and make it with New room."
+                notice("There is no room with that name.", detail, link="Go to the lobby", href="/").mark("no-room")
             return
         ui.page_title("sinchchat" if shown.id == service.lobby.id else f"{shown.name} · sinchchat")
 
