@@ -117,7 +117,8 @@ def run_options(settings: Settings, *, storage_secret: str) -> dict[str, Any]:
         reload=False,
         show=False,
         favicon="💬",
-        language="en-US",  # <html lang>, for screen readers and the browser's spelling and hyphenation
+        # Quasar's words (its en-US pack) without Quasar's lang attribute: components/frame.py sets <html lang="en">
+        language=None,
         dark=None,  # follow the system's light or dark; the reader's choice overrides it (components/frame.py)
         # uvicorn would rewrite the client's address and scheme from X-Forwarded-* for any peer on 127.0.0.1 (its
         # default); chat.proxies alone decides whom to believe (CHAT_TRUSTED_PROXIES), from the real peer

@@ -186,19 +186,24 @@ document.addEventListener("DOMContentLoaded", () => {
 </script>"""
 
 
+# the page's language, for screen readers and the browser's spelling and hyphenation: plain "en", which NiceGUI's
+# language setting cannot say (it names Quasar's language packs, such as "en-US"); set in <head>, before any rendering
+HTML_LANG = '<script>document.documentElement.lang = "en";</script>'
+
+
 # the styles as a file named by its content: a browser fetches it once and keeps it, instead of every page carrying
 # (and the server compressing) them inline
 STYLE_PATH = f"/_sinchchat/style-{hashlib.sha256(CSS.encode()).hexdigest()[:16]}.css"
 
 
 def install_styles() -> None:
-    """Serve the styles, link them from every page, and add the dark mode choice once for every page."""
+    """Serve the styles and link them from every page; set every page's language and dark mode choice."""
 
     @app.get(STYLE_PATH, include_in_schema=False)
     def styles() -> Response:
         return Response(CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
-    ui.add_head_html(f'<link rel="stylesheet" href="{STYLE_PATH}">', shared=True)
+    ui.add_head_html(HTML_LANG + f'<link rel="stylesheet" href="{STYLE_PATH}">', shared=True)
     ui.add_body_html(DARK_CHOICE, shared=True)
 
 
