@@ -66,8 +66,8 @@ def test_typing_shows_in_the_other_browsers_and_goes_with_the_message(
     cluster: Cluster,  # noqa: F811
     person_on: Callable[[AppProcess], Page],  # noqa: F811
 ) -> None:
-    ana, bo, cy = person_on(cluster.a), person_on(cluster.a), person_on(cluster.b)
-    for page, name in ((ana, "Ana"), (bo, "Bo"), (cy, "Cy")):
+    ana, bo, cy, uma = (person_on(process) for process in (cluster.a, cluster.a, cluster.b, cluster.b))
+    for page, name in ((ana, "Ana"), (bo, "Bo"), (cy, "Cy"), (uma, "Uma")):
         join(page, name)
     message_box(ana).press_sequentially("hel")
     expect(typing_line(cy)).to_have_text("Ana is typing…", timeout=TYPING_WITHIN * 1000)
@@ -76,13 +76,47 @@ def test_typing_shows_in_the_other_browsers_and_goes_with_the_message(
     message_box(bo).press_sequentially("ok")
     expect(typing_line(cy)).to_have_text("Ana and Bo are typing…", timeout=TYPING_WITHIN * 1000)
     expect(typing_line(ana)).to_have_text("Bo is typing…")
+    message_box(uma).press_sequentially("so")
+    expect(typing_line(cy)).to_have_text("Several people are typing…", timeout=TYPING_WITHIN * 1000)
+    expect(typing_line(ana)).to_have_text("Bo and Uma are typing…")
     message_box(ana).press_sequentially("lo")
     message_box(ana).press("Enter")
     expect(message(cy, "hello")).to_have_count(1)
-    expect(typing_line(cy)).to_have_text("Bo is typing…", timeout=1000)
-    # Bo stopped typing: gone within 6 s, with nobody sending anything
+    expect(typing_line(cy)).to_have_text("Bo and Uma are typing…", timeout=1000)
+    # Bo and Uma stopped typing: gone within 6 s, with nobody sending anything
     expect(typing_line(cy)).to_have_text("", timeout=6000)
     expect(typing_line(ana)).to_have_text("")
+
+
+# counts the typing events the page sends to the server from now on, in window.typingSaid; answers how many of the
+# page's elements listen for "typing" (the message box: one)
+COUNT_TYPING_EVENTS = """() => {
+  const listeners = new Set();
+  for (const element of Object.values(mounted_app.elements))
+    for (const event of element.events || []) if (event.type === "typing") listeners.add(event.listener_id);
+  window.typingSaid = 0;
+  const emit = window.socket.emit.bind(window.socket);
+  window.socket.emit = (name, data, ...rest) => {
+    if (name === "event" && listeners.has(data?.listener_id)) window.typingSaid += 1;
+    return emit(name, data, ...rest);
+  };
+  return listeners.size;
+}"""
+
+
+def test_a_typist_says_typing_at_most_once_every_3_seconds(
+    cluster: Cluster,  # noqa: F811
+    person_on: Callable[[AppProcess], Page],  # noqa: F811
+) -> None:
+    fay = person_on(cluster.a)
+    join(fay, "Fay")
+    assert fay.evaluate(COUNT_TYPING_EVENTS) == 1
+    box = message_box(fay)
+    started = time.monotonic()
+    while time.monotonic() - started < 7.0:  # ten keys a second for 7 to 8 s
+        box.press_sequentially("abcdefghij", delay=100)
+    # said at the first key, after 3 s and after 6 s
+    assert fay.evaluate("() => window.typingSaid") == 3
 
 
 def test_an_at_suggests_the_people_online_and_inserts_the_one_picked(
