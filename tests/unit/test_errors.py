@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
+import redis.exceptions
 from botocore.exceptions import ClientError, EndpointConnectionError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -15,7 +18,7 @@ from chat import errors
 from chat.api import status_of
 from chat.bus import Bus
 from chat.errors import BusUnavailable, ChatError, RateLimited, StorageUnavailable
-from chat.events import session_ended
+from chat.events import presence, session_ended
 from chat.models import Draft, Session, new_message_key
 from chat.storage import Dynamo, MarkerStore, MessageStore, RoomStore, TableNames, UserStore, connect
 from chat.storage.changes import MessageChanges
@@ -151,3 +154,52 @@ async def test_redis_errors_become_bus_unavailable() -> None:
             await Bus(redis=redis, key=BUS_KEY).publish(None, session_ended("x"))
     finally:
         await redis.aclose()
+
+
+_REDIS_BASES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+# every error redis-py defines (the cluster client's RedisClusterException is no RedisError), and the socket's own
+REDIS_ERRORS: list[type[Exception]] = [
+    *sorted(
+        (kind for kind in vars(redis.exceptions).values() if isinstance(kind, type) and issubclass(kind, _REDIS_BASES)),
+        key=lambda kind: kind.__name__,
+    ),
+    ConnectionResetError,
+    OSError,
+]
+# every public Bus call that talks to Redis on a request's behalf (ping is readiness's, and answers with what it got)
+BUS_CALLS: dict[str, Callable[[Bus], Awaitable[object]]] = {
+    "publish": lambda bus: bus.publish("lobby", session_ended("x")),
+    "publish activity": lambda bus: bus.publish(None, session_ended("x")),
+    "put_presence": lambda bus: bus.put_presence(
+        "lobby", "p1", presence([("id-alice", "Alice")], origin="p1"), until=2e9, ttl=30
+    ),
+    "put_presence nobody": lambda bus: bus.put_presence("lobby", "p1", presence([], origin="p1"), until=2e9, ttl=30),
+    "presence": lambda bus: bus.presence("lobby", now=0),
+}
+
+
+class AnsweringWith(Redis):
+    """A Redis client every command of which ends in ``error`` (None: never answers), without a connection."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        super().__init__(host="127.0.0.1", port=1)
+        self.error = error
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.error is None:
+            await asyncio.Event().wait()
+        raise self.error  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("call", sorted(BUS_CALLS))
+@pytest.mark.parametrize("kind", REDIS_ERRORS, ids=lambda kind: kind.__name__)
+async def test_every_redis_error_on_every_bus_call_is_bus_unavailable(call: str, kind: type[Exception]) -> None:
+    redis = AnsweringWith(kind("3999 127.0.0.1:7002"))  # MovedError and AskError parse "slot host:port"
+    with pytest.raises(BusUnavailable, match="Live updates are unavailable right now"):
+        await BUS_CALLS[call](Bus(redis=redis, key=BUS_KEY))
+
+
+@pytest.mark.parametrize("call", sorted(BUS_CALLS))
+async def test_a_redis_that_never_answers_is_bus_unavailable_within_the_publish_timeout(call: str) -> None:
+    with pytest.raises(BusUnavailable, match="slow to answer"):
+        await BUS_CALLS[call](Bus(redis=AnsweringWith(None), key=BUS_KEY, publish_timeout=0.05))
