@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 import pytest
-from nicegui.events import GenericEventArguments
 from nicegui.testing.user import User
 
 from chat.errors import StorageUnavailable
@@ -182,11 +181,18 @@ async def test_reload_keeps_the_session(chat_app: ChatApp) -> None:
     await user.should_see("Stay")
 
 
+@pytest.mark.parametrize("where", ["lobby", "a room"])
 async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_once(
-    chat_app: ChatApp, monkeypatch: pytest.MonkeyPatch
+    chat_app: ChatApp, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     user = chat_app.new_user()
     await join(user, "Patient")
+    room = chat_app.service.lobby
+    if where == "a room":
+        maker = await chat_app.service.register("Maker")
+        room, _ = await chat_app.service.create_room(maker, "Waiting room")
+        await user.open(room.path(chat_app.service.lobby.id))
+        await user.should_see(marker="messages")
     store = chat_app.service.messages
     real_put = store.put
 
@@ -197,26 +203,25 @@ async def test_a_send_that_cannot_be_stored_shows_failed_and_retry_stores_it_onc
     await send(user, "keep me")
     (element,) = user.find(ChatPanel).elements
     assert isinstance(element, ChatPanel)
+    assert element.props["room"]["id"] == room.id
     await eventually(lambda: _assert_equal([element.item(k)["status"] for k in element.keys], ["failed"]))  # type: ignore[index]
     (key,) = element.keys
     pending = element.item(key)
     assert pending is not None
     assert pending["text"] == "keep me"
     assert "cannot be reached" in pending["error"]
-    assert (await chat_app.service.history("lobby")).messages == []
+    assert (await chat_app.service.history(room.id)).messages == []
 
     monkeypatch.setattr(store, "put", real_put)
-    # the Retry button lives in the browser: deliver its event as the browser would
-    for listener in element._event_listeners.values():
-        if listener.type == "retry":
-            listener.handler(GenericEventArguments(sender=element, client=element.client, args=key))
+    user.find(ChatPanel).trigger("retry", key)  # the Retry button lives in the browser: its event, as it sends it
     stored: list[Message] = []
 
     async def retried() -> None:
-        stored[:] = (await chat_app.service.history("lobby")).messages
+        stored[:] = (await chat_app.service.history(room.id)).messages
         assert [(m.text, m.nonce) for m in stored] == [("keep me", pending["nonce"])]  # the same nonce: once
 
     await eventually_async(retried)
-    # the stored message took the place of the failed one
+    # the stored message took the place of the failed one, in its room
     await eventually(lambda: _assert_equal(element.keys, [stored[0].key]))
     assert element.item(stored[0].key) == payload(stored[0])
+    assert stored[0].room == room.id

@@ -4,7 +4,6 @@ can send is not echoed back."""
 from __future__ import annotations
 
 import pytest
-from nicegui.events import GenericEventArguments
 
 from chat.errors import StorageUnavailable
 from chat.models import Draft, Message
@@ -48,9 +47,8 @@ async def test_a_flood_of_sends_that_cannot_be_stored_is_refused_past_a_few_unse
 
     # Retry clicked many times over: one post per failed message, not one per click
     key = panel.keys[0]
-    (retry,) = [listener for listener in panel._event_listeners.values() if listener.type == "retry"]
     for _ in range(10):
-        retry.handler(GenericEventArguments(sender=panel, client=panel.client, args=key))
+        user.find(ChatPanel).trigger("retry", key)
     await eventually(lambda: _assert_equal(len(puts), MAX_UNSENT + 1))
     await eventually(lambda: _assert_equal(statuses(panel), ["failed"] * MAX_UNSENT))
     assert len(puts) == MAX_UNSENT + 1
