@@ -217,7 +217,7 @@ def main(argv: list[str]) -> int:
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     results: dict[str, Any] = {
-        "command": "uv run python -m bench " + shlex.join(argv),
+        "command": shlex.join(["uv", "run", "python", "-m", "bench", *argv]),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(arguments).items()},
         "machine": procstat.machine(),
@@ -319,13 +319,7 @@ def main(argv: list[str]) -> int:
     results["targets"] = report.targets(results)
     arguments.out.mkdir(parents=True, exist_ok=True)
     (arguments.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
-    (arguments.out / "benchmarks.md").write_text(report.markdown(results))
-    if "presence" in results:
-        (arguments.out / "benchmarks-presence.md").write_text(
-            presence.markdown(results["presence"], results["command"])
-        )
-    if "join" in results:
-        (arguments.out / "benchmarks-join.md").write_text(join.page(results["join"], results["command"]))
+    report.write_pages(results, arguments.out)
     if arguments.plot and results.get("fanout"):
         report.plot(arguments.out / "benchmarks.json", arguments.out / "benchmarks.png")
     log(f"results in {arguments.out} after {results['minutes']:.1f} min")

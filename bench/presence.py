@@ -29,6 +29,8 @@ from .tab import TabSpec
 from .workers import ChurnOrder, OpenOrder, WorkerHandle
 
 TARGET_FRAMES_PER_TAB_SECOND = 2.0
+TARGET_CPU_ABOVE_IDLE = 0.10  # of a core, with typing going on, and with tabs coming and going too
+TARGET_WINDOWS = ("typing", "typing and churn")
 _TYPING_EVERY = 3.0  # components/composer.js: at most one typing event every 3 s while typing
 _NEVER = "(?!)"  # arm the tabs to count frames, matching no message
 
@@ -248,6 +250,32 @@ def run(backends: Backends, work_dir: Path, **options: Any) -> dict[str, Any]:
         "closed and opened a second"
     )
     return asyncio.run(_run(backends, work_dir, **options))
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """The presence point's target rows: (target, measured, met)."""
+    what = f"presence and typing at {result['tabs']:,} tabs"
+    rows: list[tuple[str, str, bool | None]] = []
+    measured = [w for w in result.get("windows") or [] if w["window"] in TARGET_WINDOWS]
+    for window in measured:
+        above = window.get("server_cpu_above_idle")
+        rows.append(
+            (
+                f"{what}, {window['window']}: ≤ {TARGET_CPU_ABOVE_IDLE:.0%} of a core above idle",
+                "-" if above is None else f"{above:+.1%}",
+                None if above is None else above <= TARGET_CPU_ABOVE_IDLE,
+            )
+        )
+    if measured:
+        frames = max(w["frames_per_tab_second"] for w in measured)
+        rows.append(
+            (
+                f"{what}: ≤ {TARGET_FRAMES_PER_TAB_SECOND:g} frames per tab per second",
+                f"{frames:.2f} at most",
+                frames <= TARGET_FRAMES_PER_TAB_SECOND,
+            )
+        )
+    return rows
 
 
 def markdown(result: dict[str, Any], command: str) -> str:

@@ -1,15 +1,23 @@
-"""The results as docs/benchmarks.md (tables, targets, machine, command) and the plot, from benchmarks.json."""
+"""The results as docs/benchmarks.md (tables, targets, machine, command) and the plot, from benchmarks.json.
+
+``uv run python -m bench.report docs/benchmarks.json`` writes the pages again from a stored run (the targets as they
+are defined now), without running anything.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from . import idle, join, storm, writepath_report
+from . import idle, join, presence, storm, writepath_report
 from .fanout import log
 from .serverproc import REPO
+
+WRITE_TARGET = 600  # messages a second, one process
 
 LABELS = {
     "product": "product `/` (room emit)",
@@ -157,10 +165,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     write = results.get("write_path")
     if write:
         rate = write["messages_per_second"]
-        worst = (write.get("read_every_post_run") or {}).get("messages_per_second")
-        measured = f"{rate:.0f} msg/s" + ("" if worst is None else f"; {worst:.0f} when every post reads its session")
-        # the product's own behaviour decides; the run without session-read reuse is shown beside it
-        add("≥ 300 msg/s on the write path (one process)", measured, rate >= 300)
+        every_post_reads = (write.get("read_every_post_run") or {}).get("messages_per_second", rate)
+        # the capacity target counts the worst case: every post reads its session, none reuses a recent read
+        add(
+            f"≥ {WRITE_TARGET} msg/s on the write path (one process), every post reading its session",
+            f"{every_post_reads:.0f} msg/s; {rate:.0f} when a recent session read is reused",
+            every_post_reads >= WRITE_TARGET,
+        )
+    if results.get("presence"):
+        for row in presence.targets(results["presence"]):
+            add(*row)
     if results.get("join"):
         for row in join.targets(results["join"]):
             add(*row)
@@ -580,3 +594,20 @@ def plot(json_path: Path, png_path: Path) -> None:
         subprocess.run(command, cwd=REPO, check=True, timeout=300)
     except (OSError, subprocess.SubprocessError) as exc:
         log(f"no plot: {exc}")
+
+
+def write_pages(results: dict[str, Any], out: Path) -> None:
+    """benchmarks.md, and the presence and join storm pages when the run has those phases, into ``out``."""
+    results["targets"] = targets(results)
+    (out / "benchmarks.md").write_text(markdown(results))
+    if "presence" in results:
+        (out / "benchmarks-presence.md").write_text(presence.markdown(results["presence"], results["command"]))
+    if "join" in results:
+        (out / "benchmarks-join.md").write_text(join.page(results["join"], results["command"]))
+
+
+if __name__ == "__main__":
+    stored = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs" / "benchmarks.json")
+    run = json.loads(stored.read_text())
+    write_pages(run, stored.parent)
+    stored.write_text(json.dumps(run, indent=2) + "\n")  # with the targets as defined now
