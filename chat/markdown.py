@@ -9,6 +9,7 @@ every process renders the stored text itself.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -44,6 +45,12 @@ _SAFE_URL = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
 _SPELLED_URL = re.compile(r"(?:https?://|mailto:|www\.)|[^@\s]+@", re.IGNORECASE)
 
 
+# texts rendered lately, so a text read again (an API page, a room's history on another process's first tab) is not
+# parsed again: at most this many, each at most a few times CHAT_MAX_MESSAGE_LENGTH characters with its HTML
+RENDERED_TEXTS = 1024
+
+
+@functools.lru_cache(maxsize=RENDERED_TEXTS)
 def render(text: str) -> str:
     """The text as HTML holding only the allowed tags, attributes and URL schemes; "" for an empty text."""
     if not text.strip():

@@ -12,7 +12,7 @@ import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from chat.bus import Bus
-from chat.markdown import payload
+from chat.markdown import payload, render
 from chat.models import is_message_key
 from chat.service import ChatService
 from chat.storage import Dynamo, TableNames
@@ -427,3 +427,17 @@ async def test_the_docs_load_only_their_own_assets(client: httpx.AsyncClient) ->
         assert len(asset.content) > 1000, url
     assert (await client.get("/docs/assets/..%2Fcore.py")).status_code == 404
     assert (await client.get("/redoc")).status_code == 404
+
+
+async def test_each_text_is_rendered_once_however_often_it_is_read(client: httpx.AsyncClient) -> None:
+    auth = await join(client, "Rea")
+    for n in range(5):
+        response = await client.post(
+            "/api/messages", json={"text": f"**bold** and `code` no. {time.time_ns()}-{n}"}, headers=auth
+        )
+        assert response.status_code == 201
+    rendered = render.cache_info().misses  # the Markdown parser's runs so far
+    for _ in range(3):
+        page = (await client.get("/api/messages", headers=auth)).json()["messages"]
+        assert [m["html"].startswith("<p><strong>bold</strong> and <code>code</code>") for m in page] == [True] * 5
+    assert render.cache_info().misses == rendered
