@@ -190,13 +190,11 @@ class Broadcaster:
         if not activity or not self._views:
             return
         self._activity_sent_at = time.monotonic()
-        # per shown room, the others' counts: a view ignores its own room's, and in a process whose tabs all show
-        # the busy room (one lobby) nothing is sent at all
-        for shown in list(self._by_room):
-            others = activity if shown not in activity else {r: c for r, c in activity.items() if r != shown}
-            if others:
-                emit = core.sio.emit(ACTIVITY_EVENT, others, room=socket_room(shown))
-                background_tasks.create(emit, name="room activity")
+        # one emit, encoded once, to the tabs of every shown room that has news of another room: a tab skips its own
+        # room's entry, and the tabs of the one busy room (all of a process's tabs in one lobby) are sent nothing
+        rooms = [socket_room(shown) for shown in self._by_room if len(activity) > 1 or shown not in activity]
+        if rooms:
+            background_tasks.create(core.sio.emit(ACTIVITY_EVENT, activity, room=rooms), name="room activity")
 
     def on_read(self, reader: str, room: str, key: str) -> None:
         # a view that shows the room knows what it shows; only the session's other tabs need telling
