@@ -106,6 +106,11 @@ class ChatPanel(ui.element, component="chat_panel.js"):
         return list(self._keys)
 
     @property
+    def limit(self) -> int:
+        """The most messages the panel holds: older ones are let go as newer ones come."""
+        return self._limit
+
+    @property
     def oldest_key(self) -> str | None:
         return next((k for k in self._keys if self._items[k].get("status") is None), None)
 

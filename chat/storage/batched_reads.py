@@ -23,7 +23,7 @@ BATCH_LIMIT = 100
 IN_FLIGHT = 4
 # keys DynamoDB left unprocessed (throttling) are asked for again, this many times, backing off
 _UNPROCESSED_TRIES = 5
-_UNPROCESSED_PAUSE = 0.05
+UNPROCESSED_PAUSE = 0.05
 
 Item = dict[str, Any]
 
@@ -31,8 +31,17 @@ Item = dict[str, Any]
 class BatchedReads:
     """``get`` one item of ``table`` by its string hash key ``key_name``, consistently, batched with other gets."""
 
-    def __init__(self, *, db: Dynamo, table: str, key_name: str, in_flight: int = IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        *,
+        db: Dynamo,
+        table: str,
+        key_name: str,
+        in_flight: int = IN_FLIGHT,
+        unprocessed_pause: float = UNPROCESSED_PAUSE,
+    ) -> None:
         self._db = db
+        self._unprocessed_pause = unprocessed_pause
         self._table = table
         self._key_name = key_name
         self._waiting: dict[str, list[asyncio.Future[Item | None]]] = {}
@@ -79,5 +88,5 @@ class BatchedReads:
             request = dict(response.get("UnprocessedKeys") or {})
             if not request:
                 return found
-            time.sleep(_UNPROCESSED_PAUSE * (attempt + 1))
+            time.sleep(self._unprocessed_pause * (attempt + 1))
         raise StorageUnavailable(UNAVAILABLE)

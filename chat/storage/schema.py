@@ -58,7 +58,7 @@ def _users_schema(name: str) -> dict[str, object]:
     }
 
 
-def _keyed_schema(name: str, hash_key: str, range_key: str) -> dict[str, object]:
+def keyed_schema(name: str, hash_key: str, range_key: str) -> dict[str, object]:
     """A table of string hash and range keys, billed per request, with no index."""
     return {
         "TableName": name,
@@ -86,18 +86,18 @@ _CHANGES_INDEX = {
 
 
 def _messages_schema(name: str) -> dict[str, object]:
-    schema = _keyed_schema(name, "PartitionKey", "CreatedAt")
+    schema = keyed_schema(name, "PartitionKey", "CreatedAt")
     schema["AttributeDefinitions"] = [*schema["AttributeDefinitions"], _CHANGED_AT]  # type: ignore[misc]
     schema["GlobalSecondaryIndexes"] = [_CHANGES_INDEX]
     return schema
 
 
 def _rooms_schema(name: str) -> dict[str, object]:
-    return _keyed_schema(name, "Scope", "RoomKey")
+    return keyed_schema(name, "Scope", "RoomKey")
 
 
 def _markers_schema(name: str) -> dict[str, object]:
-    return _keyed_schema(name, "Reader", "Room")
+    return keyed_schema(name, "Reader", "Room")
 
 
 def _ensure(db: Dynamo, schema: dict[str, object]) -> bool:

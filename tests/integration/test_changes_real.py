@@ -11,7 +11,7 @@ import pytest
 from chat.errors import Conflict
 from chat.models import REACTIONS, Draft
 from chat.storage import Dynamo, MessageStore, TableNames, ensure_tables
-from chat.storage.schema import CHANGES_INDEX, _keyed_schema
+from chat.storage.schema import CHANGES_INDEX, keyed_schema
 from tests.conftest import plant
 from tests.integration.cluster import drop_tables
 
@@ -66,7 +66,7 @@ async def test_ensure_tables_adds_the_index_to_an_existing_messages_table_and_ol
     dynamo: Dynamo,
 ) -> None:
     tables = TableNames.with_prefix(f"old{uuid.uuid4().hex[:8]}_")
-    dynamo.client.create_table(**_keyed_schema(tables.messages, "PartitionKey", "CreatedAt"))  # type: ignore[arg-type]
+    dynamo.client.create_table(**keyed_schema(tables.messages, "PartitionKey", "CreatedAt"))  # type: ignore[arg-type]
     try:
         dynamo.client.get_waiter("table_exists").wait(TableName=tables.messages)
         old_key = "2026-01-02T03:04:05.006Z#00000000000000ab"

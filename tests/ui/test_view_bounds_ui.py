@@ -32,7 +32,7 @@ async def test_load_more_to_the_start_of_a_long_room_keeps_the_view_model_bounde
     await join(reader, "Reader")
     (panel,) = reader.find(ChatPanel).elements
     assert isinstance(panel, ChatPanel)
-    limit = panel._limit
+    limit = panel.limit
     sent: list[str] = [panel.item(k)["text"] for k in panel.keys]  # type: ignore[index]
     real = panel.run_method
 

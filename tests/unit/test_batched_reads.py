@@ -9,7 +9,7 @@ import pytest
 
 from chat.errors import StorageUnavailable
 from chat.models import Session, new_author_id, new_session_token
-from chat.storage import Dynamo, TableNames, UserStore, batched_reads
+from chat.storage import Dynamo, TableNames, UserStore
 from chat.storage.batched_reads import BatchedReads
 from tests.dynamo_calls import watched
 
@@ -92,12 +92,7 @@ class _Throttled:
 
 def throttled_reads(client: _Throttled) -> BatchedReads:
     db = Dynamo(client, workers=1)  # type: ignore[arg-type]
-    return BatchedReads(db=db, table="Users", key_name="UserName")
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batched_reads, "_UNPROCESSED_PAUSE", 0.0)
+    return BatchedReads(db=db, table="Users", key_name="UserName", unprocessed_pause=0.0)
 
 
 async def test_keys_left_unprocessed_are_asked_for_again() -> None:

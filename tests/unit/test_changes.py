@@ -17,7 +17,7 @@ from chat.metrics import Metrics
 from chat.models import REACTIONS, Draft, Message
 from chat.service import ChatService
 from chat.storage import Dynamo, MessageStore, TableNames
-from chat.storage.schema import CHANGES_INDEX, _keyed_schema, ensure_tables
+from chat.storage.schema import CHANGES_INDEX, ensure_tables, keyed_schema
 from components.broadcast import _SHARED_PAYLOADS, Broadcaster
 from tests.conftest import api_app
 from tests.recording import RecordingSink, show
@@ -66,7 +66,7 @@ async def test_only_the_author_may_edit_or_delete(store: MessageStore) -> None:
 
 
 async def test_a_delete_empties_the_text_removes_the_reactions_and_blocks_edits_and_reactions(
-    store: MessageStore,
+    store: MessageStore, memory_db: Dynamo, tables: TableNames
 ) -> None:
     original = await stored(store)
     await store.changes.react("lobby", original.key, author_id="bob", emoji=THUMBS, on=True)
@@ -81,8 +81,8 @@ async def test_a_delete_empties_the_text_removes_the_reactions_and_blocks_edits_
         await store.changes.edit("lobby", original.key, author_id="ann", text="back")
     with pytest.raises(Conflict, match="deleted"):
         await store.changes.react("lobby", original.key, author_id="bob", emoji=HEART, on=True)
-    item = store._db.client.get_item(
-        TableName=store._table,
+    item = memory_db.client.get_item(
+        TableName=tables.messages,
         Key={"PartitionKey": {"S": "lobby"}, "CreatedAt": {"S": original.key}},
     )["Item"]
     assert item["Text"] == {"S": ""}
@@ -148,7 +148,7 @@ async def test_the_change_feed_holds_changed_messages_only_in_the_order_of_their
 def test_ensure_tables_adds_the_change_index_to_a_messages_table_made_without_it(
     moto_dynamo: Dynamo, tables: TableNames
 ) -> None:
-    moto_dynamo.client.create_table(**_keyed_schema(tables.messages, "PartitionKey", "CreatedAt"))  # type: ignore[arg-type]
+    moto_dynamo.client.create_table(**keyed_schema(tables.messages, "PartitionKey", "CreatedAt"))  # type: ignore[arg-type]
     ensure_tables(moto_dynamo, tables)
     indexes = moto_dynamo.client.describe_table(TableName=tables.messages)["Table"]["GlobalSecondaryIndexes"]
     assert [(i["IndexName"], i["IndexStatus"]) for i in indexes] == [(CHANGES_INDEX, "ACTIVE")]
