@@ -33,6 +33,8 @@ from .fanout import FanoutConfig, log, run_point
 from .seed import drop_tables, messages, open_tables, write
 from .serverproc import LIBRARY_DEFAULTS, REPO, Backends
 
+# messages a second that 1,000 tabs send in the 1 M-user plan of docs/scaling.md: 8,300 msg/s over 1,000,000 tabs
+BUSY_RATE = 8.3
 PHASES = ("idle", "fanout", "large", "memory", "rooms", "write", "history", "shard", "presence", "join", "storm")
 
 
@@ -67,6 +69,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--rooms", type=int, default=100, help="rooms in the rooms phase (default %(default)s)")
     parser.add_argument("--room-tabs", type=int, default=10, help="tabs per room in the rooms phase (%(default)s)")
+    parser.add_argument(
+        "--rooms-busy-rate",
+        type=float,
+        default=BUSY_RATE,
+        help="the rooms phase again at this many messages a second, 0 for none (default %(default)s: what 1,000 tabs "
+        "of the plan in docs/scaling.md send)",
+    )
     parser.add_argument(
         "--rooms-window",
         type=float,
@@ -128,6 +137,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         arguments.write_seconds, arguments.profile, arguments.plot = 3.0, False, False
         arguments.memory_clients = 10
         arguments.rooms, arguments.room_tabs, arguments.rooms_window, arguments.rooms_cycles = 5, 2, 0.0, 2
+        arguments.rooms_busy_rate = 4.0
         arguments.shard_subscribers, arguments.shard_seconds = "1,10", 0.5
         arguments.presence_tabs, arguments.presence_typists, arguments.presence_churn = 20, 5, 2.0
         arguments.presence_window = 4.0
@@ -255,6 +265,7 @@ def main(argv: list[str]) -> int:
                 per_room=arguments.room_tabs,
                 page_size=backends.page_size,
                 profile_to=arguments.out / "benchmarks-rooms-profile.txt" if arguments.profile else None,
+                busy_rate=arguments.rooms_busy_rate,
             )
         if "write" in phases:
             log("write path")

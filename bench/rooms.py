@@ -48,8 +48,13 @@ def run(
     per_room: int,
     page_size: int,
     profile_to: Path | None,
+    busy_rate: float = 0.0,
 ) -> dict[str, Any]:
-    """The room's tabs alone, then every room's; with ``profile_to``, the second point is profiled afterwards."""
+    """The room's tabs alone, then every room's; with ``profile_to``, the second point is profiled afterwards.
+
+    With ``busy_rate``, both points again at that many messages a second (``busy``): the room list's frames are
+    paced per second, not per message, so what they add to a message depends on how fast messages come.
+    """
     names = room_names(rooms)
     # one history page in every room, as every tab of the fan-out phase starts with
     seconds = write(db, tables, [m for name in names for m in messages(room_id(name), page_size)])
@@ -65,8 +70,38 @@ def run(
             RoomLayout(names, per_room, rooms),
         )
     )
-    result: dict[str, Any] = {"rooms": rooms, "per_room": per_room, "alone": alone, "all": everyone}
+    result: dict[str, Any] = {
+        "rooms": rooms,
+        "per_room": per_room,
+        "rate": config.rate,
+        "alone": alone,
+        "all": everyone,
+    }
     result["ratio"] = ratio(result)
-    if result["ratio"] is not None:
-        log(f"rooms: CPU per message {result['ratio']:.2f}x with every room's tabs (target ≤ {TARGET_RATIO}x)")
+    _say(result)
+    if busy_rate:
+        busy = dataclasses.replace(config, rate=busy_rate)
+        result["busy"] = {
+            "rate": busy_rate,
+            "alone": asyncio.run(
+                run_point("product", per_room, dataclasses.replace(busy, cycles=1), RoomLayout(names, per_room, 1))
+            ),
+            "all": asyncio.run(run_point("product", rooms * per_room, busy, RoomLayout(names, per_room, rooms))),
+        }
+        result["busy"]["ratio"] = ratio(result["busy"])
+        _say(result["busy"])
     return result
+
+
+def points(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The measured rates, each with its two points and ratio: the sender's rate first, then the busier one."""
+    first = {"rate": result.get("rate"), **{k: result.get(k) for k in ("alone", "all", "ratio")}}
+    return [first, *([result["busy"]] if result.get("busy") else [])]
+
+
+def _say(point: dict[str, Any]) -> None:
+    if point["ratio"] is not None:
+        log(
+            f"rooms: at {point['rate']:g} msg/s, CPU per message {point['ratio']:.2f}x with every room's tabs "
+            f"(target ≤ {TARGET_RATIO}x)"
+        )

@@ -51,9 +51,12 @@ def test_the_ratio_is_every_rooms_tabs_over_the_rooms_own_and_absent_when_a_poin
     assert ratio({"alone": _point(None), "all": _point(15.0)}) is None
 
 
-def _results(everyone: dict[str, Any]) -> dict[str, Any]:
-    rooms = {"rooms": 100, "per_room": 10, "alone": _point(10.0, shown_rooms=1), "all": everyone}
+def _results(everyone: dict[str, Any], busy: dict[str, Any] | None = None) -> dict[str, Any]:
+    rooms = {"rooms": 100, "per_room": 10, "rate": 2.0, "alone": _point(10.0, shown_rooms=1), "all": everyone}
     rooms["ratio"] = ratio(rooms)
+    if busy is not None:
+        rooms["busy"] = {"rate": 8.3, "alone": _point(8.0, shown_rooms=1), "all": busy}
+        rooms["busy"]["ratio"] = ratio(rooms["busy"])
     return {"settings": {"only": "rooms", "rooms_window": 30.0, "rooms_cycles": 3}, "rooms": rooms}
 
 
@@ -71,7 +74,24 @@ def test_the_report_states_the_target_and_whether_it_was_met() -> None:
     met["targets"] = report.targets(met)
     text = report.markdown(met)
     assert "## Rooms: one message among many rooms' tabs" in text
-    assert "**Ratio: 1.40x** (target ≤ 1.5x)." in text
+    assert "**Ratio at 2.0 msg/s: 1.40x** (target ≤ 1.5x)." in text
+
+
+def test_a_busier_rate_is_a_second_pair_of_points_with_its_own_ratio_and_target() -> None:
+    everyone = _point(28.0, clients=1000, connected=1000, shown_rooms=100)
+    results = _results(everyone, busy=_point(11.0, clients=1000, connected=1000, shown_rooms=100))
+    targets = _rooms_targets(results)
+    assert [(t["target"].rsplit(", ", 1)[1], t["measured"], t["met"]) for t in targets] == [
+        ("at 2.0 msg/s", "28.00 vs 10.00 ms = 2.80x", False),
+        ("at 8.3 msg/s", "11.00 vs 8.00 ms = 1.38x", True),
+    ]
+    results["targets"] = report.targets(results)
+    text = report.markdown(results)
+    assert "**Ratio at 2.0 msg/s: 2.80x** (target ≤ 1.5x)." in text
+    assert "**Ratio at 8.3 msg/s: 1.38x** (target ≤ 1.5x)." in text
+    assert "| 8.3 | 1,000 | 100 | 11.00 |" in text
+    failed = _results(everyone, busy=_point(11.0, clients=1000, connected=400, connect_failed=600, shown_rooms=100))
+    assert report.harness_problems(failed) == ["rooms (all at 8.3 msg/s): 600 of 1000 tabs did not connect"]
 
 
 def test_a_rooms_point_whose_tabs_did_not_all_connect_is_a_harness_problem() -> None:
