@@ -185,13 +185,21 @@ def test_the_native_window_has_the_conversation_features(tmp_path: Path, new_per
     try:
         with PageDriver(f"http://127.0.0.1:{devtools_port}", base, timeout=90) as window:
             window.wait_for("document.querySelector('input[aria-label=\"User name\"]')", what="the login form")
+            window.wait_for("window.did_handshake === true", what="the page's socket")  # the page is live
             window.focus("input[aria-label='User name']")
             window.type("Nat")
             window.wait_for("document.querySelector('input[aria-label=\"User name\"]').value === 'Nat'")
             join_button = "[...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Join')"
             window.evaluate(f"{join_button}.click()")
             # a window that has just opened on a busy machine is slow to answer its first join
-            window.wait_for("document.querySelector('textarea[aria-label=\"Message\"]')", timeout=45, what="the chat")
+            try:
+                window.wait_for(
+                    "document.querySelector('textarea[aria-label=\"Message\"]')", timeout=45, what="the chat"
+                )
+            except AssertionError as exc:  # say what the window shows instead
+                raise AssertionError(
+                    f"{exc}; the window shows: {window.evaluate('document.body.innerText')!r}"
+                ) from exc
 
             bo = new_person(base)
             bo.goto("/")
