@@ -59,49 +59,38 @@ def run(
     # one history page in every room, as every tab of the fan-out phase starts with
     seconds = write(db, tables, [m for name in names for m in messages(room_id(name), page_size)])
     log(f"rooms: wrote {page_size} messages in each of {rooms} rooms in {seconds:.1f} s")
+    result: dict[str, Any] = {"rooms": rooms, "per_room": per_room}
+    result.update(_pair(names, config, per_room=per_room, profile_to=profile_to))
+    if busy_rate:
+        busy = dataclasses.replace(config, rate=busy_rate)
+        result["busy"] = _pair(names, busy, per_room=per_room, profile_to=None)
+    return result
+
+
+def _pair(names: tuple[str, ...], config: FanoutConfig, *, per_room: int, profile_to: Path | None) -> dict[str, Any]:
+    """At ``config.rate``: the first room's tabs alone, then every room's tabs, and the ratio of the two."""
     # the room's tabs alone idle at well under 1% of a core: one window pair measures them as closely as three
     alone_config = dataclasses.replace(config, cycles=1)
     alone = asyncio.run(run_point("product", per_room, alone_config, RoomLayout(names, per_room, 1)))
     everyone = asyncio.run(
         run_point(
             "product",
-            rooms * per_room,
+            len(names) * per_room,
             dataclasses.replace(config, profile_to=profile_to),
-            RoomLayout(names, per_room, rooms),
+            RoomLayout(names, per_room, len(names)),
         )
     )
-    result: dict[str, Any] = {
-        "rooms": rooms,
-        "per_room": per_room,
-        "rate": config.rate,
-        "alone": alone,
-        "all": everyone,
-    }
-    result["ratio"] = ratio(result)
-    _say(result)
-    if busy_rate:
-        busy = dataclasses.replace(config, rate=busy_rate)
-        result["busy"] = {
-            "rate": busy_rate,
-            "alone": asyncio.run(
-                run_point("product", per_room, dataclasses.replace(busy, cycles=1), RoomLayout(names, per_room, 1))
-            ),
-            "all": asyncio.run(run_point("product", rooms * per_room, busy, RoomLayout(names, per_room, rooms))),
-        }
-        result["busy"]["ratio"] = ratio(result["busy"])
-        _say(result["busy"])
-    return result
+    pair: dict[str, Any] = {"rate": config.rate, "alone": alone, "all": everyone}
+    pair["ratio"] = ratio(pair)
+    if pair["ratio"] is not None:
+        log(
+            f"rooms: at {config.rate:g} msg/s, CPU per message {pair['ratio']:.2f}x with every room's tabs "
+            f"(target ≤ {TARGET_RATIO}x)"
+        )
+    return pair
 
 
 def points(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The measured rates, each with its two points and ratio: the sender's rate first, then the busier one."""
     first = {"rate": result.get("rate"), **{k: result.get(k) for k in ("alone", "all", "ratio")}}
     return [first, *([result["busy"]] if result.get("busy") else [])]
-
-
-def _say(point: dict[str, Any]) -> None:
-    if point["ratio"] is not None:
-        log(
-            f"rooms: at {point['rate']:g} msg/s, CPU per message {point['ratio']:.2f}x with every room's tabs "
-            f"(target ≤ {TARGET_RATIO}x)"
-        )
